@@ -1,0 +1,1301 @@
+//! Typed headers, the header collection, and per-header value grammar.
+
+use std::fmt;
+
+use bytestring::ByteString;
+
+use crate::method::Method;
+use crate::param::{Params, header_params};
+use crate::text::{
+    delta_seconds, eq_ic, is_token_char, is_word_char, is_ws, number_u32, quoted_raw, quoted_value, sub, token,
+    write_quoted, write_u32,
+};
+use crate::uri::{Host, Uri, parse_hostport, parse_uri};
+
+macro_rules! header_names {
+    ($( $var:ident => $canon:literal $(, $compact:literal)? ;)*) => {
+        /// Names of the headers sipact knows by type.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+        #[non_exhaustive]
+        pub enum HeaderName {
+            $(
+                #[doc = $canon]
+                $var,
+            )*
+        }
+
+        impl HeaderName {
+            /// The canonical spelling (`Call-ID`, `CSeq`, `WWW-Authenticate`).
+            pub const fn as_str(self) -> &'static str {
+                match self { $( HeaderName::$var => $canon, )* }
+            }
+
+            /// The compact form (RFC 3261 §7.3.3 and later RFCs), if any.
+            pub const fn compact(self) -> Option<char> {
+                match self {
+                    $( HeaderName::$var => header_names!(@compact $($compact)?), )*
+                }
+            }
+
+            /// Looks a name up, ignoring ASCII case; compact forms included.
+            pub fn lookup(name: &str) -> Option<HeaderName> {
+                let n = name.len();
+                if n == 0 || n > 24 {
+                    return None;
+                }
+                let mut buf = [0u8; 24];
+                for (d, s) in buf.iter_mut().zip(name.bytes()) {
+                    *d = s.to_ascii_lowercase();
+                }
+                let lower = &buf[..n];
+                $(
+                    if lower == header_names!(@lower $canon) $( || lower == $compact.as_bytes() )? {
+                        return Some(HeaderName::$var);
+                    }
+                )*
+                None
+            }
+        }
+    };
+    (@compact $c:literal) => { Some(const_char($c)) };
+    (@compact) => { None };
+    (@lower $canon:literal) => {{
+        const L: &[u8] = &lower_const::<{ $canon.len() }>($canon);
+        L
+    }};
+}
+
+const fn const_char(s: &str) -> char {
+    s.as_bytes()[0] as char
+}
+
+const fn lower_const<const N: usize>(s: &str) -> [u8; N] {
+    let b = s.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = b[i].to_ascii_lowercase();
+        i += 1;
+    }
+    out
+}
+
+header_names! {
+    Via => "Via", "v";
+    From => "From", "f";
+    To => "To", "t";
+    CallId => "Call-ID", "i";
+    CSeq => "CSeq";
+    Contact => "Contact", "m";
+    MaxForwards => "Max-Forwards";
+    ContentLength => "Content-Length", "l";
+    ContentType => "Content-Type", "c";
+    ContentDisposition => "Content-Disposition";
+    ContentEncoding => "Content-Encoding", "e";
+    Route => "Route";
+    RecordRoute => "Record-Route";
+    Require => "Require";
+    ProxyRequire => "Proxy-Require";
+    Supported => "Supported", "k";
+    Unsupported => "Unsupported";
+    Allow => "Allow";
+    AllowEvents => "Allow-Events", "u";
+    Expires => "Expires";
+    MinExpires => "Min-Expires";
+    WwwAuthenticate => "WWW-Authenticate";
+    ProxyAuthenticate => "Proxy-Authenticate";
+    Authorization => "Authorization";
+    ProxyAuthorization => "Proxy-Authorization";
+    RSeq => "RSeq";
+    RAck => "RAck";
+    ReferTo => "Refer-To", "r";
+    ReferredBy => "Referred-By", "b";
+    Replaces => "Replaces";
+    Event => "Event", "o";
+    SubscriptionState => "Subscription-State";
+    SessionExpires => "Session-Expires", "x";
+    MinSe => "Min-SE";
+    Reason => "Reason";
+    Privacy => "Privacy";
+    PAssertedIdentity => "P-Asserted-Identity";
+    UserAgent => "User-Agent";
+    Server => "Server";
+    Subject => "Subject", "s";
+    Warning => "Warning";
+    RetryAfter => "Retry-After";
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A Via header value (RFC 3261 §20.42).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Via {
+    /// Protocol name, normally `SIP`.
+    pub protocol: ByteString,
+    /// Protocol version, normally `2.0`.
+    pub version: ByteString,
+    /// Transport (`UDP`, `TCP`, `TLS`, `WS`, `WSS`, `SCTP`...), as written.
+    pub transport: ByteString,
+    /// sent-by host.
+    pub host: Host,
+    /// sent-by port.
+    pub port: Option<u16>,
+    /// Parameters (`branch`, `received`, `rport`, `maddr`, `ttl`...).
+    pub params: Params,
+}
+
+impl Via {
+    /// A `SIP/2.0/<transport>` Via with a branch.
+    pub fn new(transport: &str, host: Host, port: Option<u16>, branch: &str) -> Self {
+        let mut params = Params::new();
+        params.set("branch", Some(branch));
+        Via {
+            protocol: ByteString::from_static("SIP"),
+            version: ByteString::from_static("2.0"),
+            transport: ByteString::from(transport),
+            host,
+            port,
+            params,
+        }
+    }
+    /// The `branch` parameter.
+    pub fn branch(&self) -> Option<&str> {
+        self.params.value("branch")
+    }
+    /// The `received` parameter.
+    pub fn received(&self) -> Option<&str> {
+        self.params.value("received")
+    }
+    /// `None` without `rport`, `Some(None)` for a bare `rport`, `Some(Some(p))` when filled in.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params.get("rport").map(|v| v.and_then(|v| v.parse().ok()))
+    }
+    /// The `maddr` parameter.
+    pub fn maddr(&self) -> Option<&str> {
+        self.params.value("maddr")
+    }
+    /// The `ttl` parameter.
+    pub fn ttl(&self) -> Option<u8> {
+        self.params.value("ttl").and_then(|v| v.parse().ok())
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.protocol.as_bytes());
+        out.push(b'/');
+        out.extend_from_slice(self.version.as_bytes());
+        out.push(b'/');
+        out.extend_from_slice(self.transport.as_bytes());
+        out.push(b' ');
+        write_hostport(out, &self.host, self.port);
+        self.params.write(out, b';');
+    }
+}
+
+fn write_hostport(out: &mut Vec<u8>, host: &Host, port: Option<u16>) {
+    host.write(out);
+    if let Some(p) = port {
+        out.push(b':');
+        write_u32(out, p.into());
+    }
+}
+
+/// A name-addr or addr-spec with header parameters: From, To, Route,
+/// Record-Route, Refer-To, Referred-By, P-Asserted-Identity, Contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct NameAddr {
+    /// Display name, unquoted and unescaped.
+    pub display: Option<ByteString>,
+    /// The URI.
+    pub uri: Uri,
+    /// Header parameters (`tag`, `expires`, `q`...).
+    pub params: Params,
+}
+
+impl NameAddr {
+    /// A name-addr with no display name and no parameters.
+    pub fn new(uri: Uri) -> Self {
+        NameAddr { display: None, uri, params: Params::new() }
+    }
+    /// The `tag` parameter.
+    pub fn tag(&self) -> Option<&str> {
+        self.params.value("tag")
+    }
+    /// The `expires` parameter (Contact).
+    pub fn expires(&self) -> Option<u32> {
+        self.params.value("expires").map(|v| v.parse().unwrap_or(u32::MAX))
+    }
+    /// The `q` parameter (Contact).
+    pub fn q(&self) -> Option<f32> {
+        self.params.value("q").and_then(|v| v.parse().ok())
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        if let Some(d) = &self.display {
+            write_quoted(out, d);
+            out.push(b' ');
+        }
+        out.push(b'<');
+        self.uri.write(out);
+        out.push(b'>');
+        self.params.write(out, b';');
+    }
+}
+
+impl fmt::Display for NameAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut v = Vec::new();
+        self.write(&mut v);
+        f.write_str(&String::from_utf8_lossy(&v))
+    }
+}
+
+/// A Contact value: `*` or an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Contact {
+    /// `Contact: *` (REGISTER removing all bindings).
+    Any,
+    /// An address with its parameters.
+    Addr(NameAddr),
+}
+
+impl Contact {
+    /// The address, unless this is `*`.
+    pub fn addr(&self) -> Option<&NameAddr> {
+        match self {
+            Contact::Any => None,
+            Contact::Addr(a) => Some(a),
+        }
+    }
+}
+
+/// CSeq (RFC 3261 §20.16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct CSeq {
+    /// Sequence number (below 2^31 per RFC 3261 §8.1.1.5).
+    pub seq: u32,
+    /// Method.
+    pub method: Method,
+}
+
+/// A media type with parameters (Content-Type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct MediaType {
+    /// Top-level type (`application`).
+    pub mtype: ByteString,
+    /// Subtype (`sdp`).
+    pub subtype: ByteString,
+    /// Parameters (`charset`, `boundary`...).
+    pub params: Params,
+}
+
+impl MediaType {
+    /// `type/subtype` without parameters.
+    pub fn new(mtype: &str, subtype: &str) -> Self {
+        MediaType { mtype: ByteString::from(mtype), subtype: ByteString::from(subtype), params: Params::new() }
+    }
+    /// Whether this is `mtype/subtype`, ignoring case.
+    pub fn is(&self, mtype: &str, subtype: &str) -> bool {
+        eq_ic(&self.mtype, mtype) && eq_ic(&self.subtype, subtype)
+    }
+}
+
+/// A token with parameters: Content-Disposition, Event, Subscription-State,
+/// Reason (protocol), Replaces (call-id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct TokenParams {
+    /// The leading value (`session`, `refer`, `active`, `SIP`, a Call-ID).
+    pub value: ByteString,
+    /// Parameters.
+    pub params: Params,
+}
+
+impl TokenParams {
+    /// A value without parameters.
+    pub fn new(value: &str) -> Self {
+        TokenParams { value: ByteString::from(value), params: Params::new() }
+    }
+}
+
+/// A delta-seconds value with parameters: Session-Expires, Min-SE, Retry-After.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct DeltaParams {
+    /// Seconds.
+    pub delta: u32,
+    /// A comment (Retry-After only), with its parentheses.
+    pub comment: Option<ByteString>,
+    /// Parameters (`refresher`, `duration`...).
+    pub params: Params,
+}
+
+impl DeltaParams {
+    /// Seconds, no parameters.
+    pub fn new(delta: u32) -> Self {
+        DeltaParams { delta, comment: None, params: Params::new() }
+    }
+    /// The `refresher` parameter of Session-Expires (`uac` or `uas`).
+    pub fn refresher(&self) -> Option<&str> {
+        self.params.value("refresher")
+    }
+}
+
+/// One auth-param of a challenge or credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct AuthParam {
+    /// Name (`realm`, `nonce`...).
+    pub name: ByteString,
+    /// Value, unquoted and unescaped.
+    pub value: ByteString,
+    /// Whether it was (and will be printed) quoted.
+    pub quoted: bool,
+}
+
+/// A challenge (WWW-/Proxy-Authenticate) or credentials (Authorization,
+/// Proxy-Authorization): a scheme and its parameters.
+#[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Auth {
+    /// Scheme, normally `Digest`.
+    pub scheme: ByteString,
+    /// Parameters in order.
+    pub params: Vec<AuthParam>,
+}
+
+impl fmt::Debug for Auth {
+    /// Never prints `response` or other secrets' values.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut l = f.debug_map();
+        l.entry(&"scheme", &self.scheme);
+        for p in &self.params {
+            if eq_ic(&p.name, "response") || eq_ic(&p.name, "cnonce") {
+                l.entry(&p.name, &"<redacted>");
+            } else {
+                l.entry(&p.name, &p.value);
+            }
+        }
+        l.finish()
+    }
+}
+
+impl Auth {
+    /// The value of `name` (case-insensitive).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|p| eq_ic(&p.name, name)).map(|p| &*p.value)
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.scheme.as_bytes());
+        for (i, p) in self.params.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b" " } else { b", " });
+            out.extend_from_slice(p.name.as_bytes());
+            out.push(b'=');
+            if p.quoted {
+                write_quoted(out, &p.value);
+            } else {
+                out.extend_from_slice(p.value.as_bytes());
+            }
+        }
+    }
+}
+
+/// RAck (RFC 3262 §7.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct RAck {
+    /// RSeq of the provisional response acknowledged.
+    pub rseq: u32,
+    /// CSeq number of the INVITE.
+    pub cseq: u32,
+    /// CSeq method of the INVITE.
+    pub method: Method,
+}
+
+/// Warning (RFC 3261 §20.43).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Warning {
+    /// Three-digit warn-code.
+    pub code: u16,
+    /// warn-agent (host[:port] or pseudonym).
+    pub agent: ByteString,
+    /// warn-text, unquoted.
+    pub text: ByteString,
+}
+
+/// An unparsed header, kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct RawHeader {
+    /// Name as written.
+    pub name: ByteString,
+    /// Value as written (folding replaced by a single space, ends trimmed).
+    pub value: ByteString,
+}
+
+/// One header value. Headers whose grammar is a comma-separated list of
+/// addresses (Via, Contact, Route, Record-Route, P-Asserted-Identity,
+/// Reason, Warning) give one `Header` per element; token lists (Require,
+/// Supported, Allow...) give one `Header` per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub enum Header {
+    /// Via
+    Via(Via),
+    /// From
+    From(NameAddr),
+    /// To
+    To(NameAddr),
+    /// Call-ID
+    CallId(ByteString),
+    /// CSeq
+    CSeq(CSeq),
+    /// Contact
+    Contact(Contact),
+    /// Max-Forwards
+    MaxForwards(u32),
+    /// Content-Length
+    ContentLength(u32),
+    /// Content-Type
+    ContentType(MediaType),
+    /// Content-Disposition
+    ContentDisposition(TokenParams),
+    /// Content-Encoding
+    ContentEncoding(Vec<ByteString>),
+    /// Route
+    Route(NameAddr),
+    /// Record-Route
+    RecordRoute(NameAddr),
+    /// Require
+    Require(Vec<ByteString>),
+    /// Proxy-Require
+    ProxyRequire(Vec<ByteString>),
+    /// Supported
+    Supported(Vec<ByteString>),
+    /// Unsupported
+    Unsupported(Vec<ByteString>),
+    /// Allow
+    Allow(Vec<Method>),
+    /// Allow-Events
+    AllowEvents(Vec<ByteString>),
+    /// Expires
+    Expires(u32),
+    /// Min-Expires
+    MinExpires(u32),
+    /// WWW-Authenticate
+    WwwAuthenticate(Auth),
+    /// Proxy-Authenticate
+    ProxyAuthenticate(Auth),
+    /// Authorization
+    Authorization(Auth),
+    /// Proxy-Authorization
+    ProxyAuthorization(Auth),
+    /// RSeq
+    RSeq(u32),
+    /// RAck
+    RAck(RAck),
+    /// Refer-To
+    ReferTo(NameAddr),
+    /// Referred-By
+    ReferredBy(NameAddr),
+    /// Replaces: `value` is the Call-ID; `to-tag`, `from-tag`, `early-only` in params.
+    Replaces(TokenParams),
+    /// Event
+    Event(TokenParams),
+    /// Subscription-State
+    SubscriptionState(TokenParams),
+    /// Session-Expires
+    SessionExpires(DeltaParams),
+    /// Min-SE
+    MinSe(DeltaParams),
+    /// Reason
+    Reason(TokenParams),
+    /// Privacy (values separated by `;`)
+    Privacy(Vec<ByteString>),
+    /// P-Asserted-Identity
+    PAssertedIdentity(NameAddr),
+    /// User-Agent
+    UserAgent(ByteString),
+    /// Server
+    Server(ByteString),
+    /// Subject
+    Subject(ByteString),
+    /// Warning
+    Warning(Warning),
+    /// Retry-After
+    RetryAfter(DeltaParams),
+    /// Any other header, verbatim.
+    Other(RawHeader),
+}
+
+impl Header {
+    /// The typed name, `None` for [`Header::Other`].
+    pub fn name(&self) -> Option<HeaderName> {
+        use HeaderName as N;
+        Some(match self {
+            Header::Via(_) => N::Via,
+            Header::From(_) => N::From,
+            Header::To(_) => N::To,
+            Header::CallId(_) => N::CallId,
+            Header::CSeq(_) => N::CSeq,
+            Header::Contact(_) => N::Contact,
+            Header::MaxForwards(_) => N::MaxForwards,
+            Header::ContentLength(_) => N::ContentLength,
+            Header::ContentType(_) => N::ContentType,
+            Header::ContentDisposition(_) => N::ContentDisposition,
+            Header::ContentEncoding(_) => N::ContentEncoding,
+            Header::Route(_) => N::Route,
+            Header::RecordRoute(_) => N::RecordRoute,
+            Header::Require(_) => N::Require,
+            Header::ProxyRequire(_) => N::ProxyRequire,
+            Header::Supported(_) => N::Supported,
+            Header::Unsupported(_) => N::Unsupported,
+            Header::Allow(_) => N::Allow,
+            Header::AllowEvents(_) => N::AllowEvents,
+            Header::Expires(_) => N::Expires,
+            Header::MinExpires(_) => N::MinExpires,
+            Header::WwwAuthenticate(_) => N::WwwAuthenticate,
+            Header::ProxyAuthenticate(_) => N::ProxyAuthenticate,
+            Header::Authorization(_) => N::Authorization,
+            Header::ProxyAuthorization(_) => N::ProxyAuthorization,
+            Header::RSeq(_) => N::RSeq,
+            Header::RAck(_) => N::RAck,
+            Header::ReferTo(_) => N::ReferTo,
+            Header::ReferredBy(_) => N::ReferredBy,
+            Header::Replaces(_) => N::Replaces,
+            Header::Event(_) => N::Event,
+            Header::SubscriptionState(_) => N::SubscriptionState,
+            Header::SessionExpires(_) => N::SessionExpires,
+            Header::MinSe(_) => N::MinSe,
+            Header::Reason(_) => N::Reason,
+            Header::Privacy(_) => N::Privacy,
+            Header::PAssertedIdentity(_) => N::PAssertedIdentity,
+            Header::UserAgent(_) => N::UserAgent,
+            Header::Server(_) => N::Server,
+            Header::Subject(_) => N::Subject,
+            Header::Warning(_) => N::Warning,
+            Header::RetryAfter(_) => N::RetryAfter,
+            Header::Other(_) => return None,
+        })
+    }
+
+    /// The name as it will be printed.
+    pub fn name_str(&self) -> &str {
+        match self {
+            Header::Other(r) => &r.name,
+            h => h.name().map(HeaderName::as_str).unwrap_or(""),
+        }
+    }
+
+    /// Prints `Name: value\r\n`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.name_str().as_bytes());
+        out.extend_from_slice(b": ");
+        self.write_value(out);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// Prints the value only.
+    pub fn write_value(&self, out: &mut Vec<u8>) {
+        fn list(out: &mut Vec<u8>, items: &[ByteString], sep: &[u8]) {
+            for (i, t) in items.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(sep);
+                }
+                out.extend_from_slice(t.as_bytes());
+            }
+        }
+        fn tp(out: &mut Vec<u8>, t: &TokenParams) {
+            out.extend_from_slice(t.value.as_bytes());
+            t.params.write(out, b';');
+        }
+        fn dp(out: &mut Vec<u8>, d: &DeltaParams) {
+            write_u32(out, d.delta);
+            if let Some(c) = &d.comment {
+                out.push(b' ');
+                out.extend_from_slice(c.as_bytes());
+            }
+            d.params.write(out, b';');
+        }
+        match self {
+            Header::Via(v) => v.write(out),
+            Header::From(a)
+            | Header::To(a)
+            | Header::Route(a)
+            | Header::RecordRoute(a)
+            | Header::ReferTo(a)
+            | Header::ReferredBy(a)
+            | Header::PAssertedIdentity(a) => a.write(out),
+            Header::Contact(Contact::Any) => out.push(b'*'),
+            Header::Contact(Contact::Addr(a)) => a.write(out),
+            Header::CallId(s) | Header::UserAgent(s) | Header::Server(s) | Header::Subject(s) => {
+                out.extend_from_slice(s.as_bytes())
+            }
+            Header::CSeq(c) => {
+                write_u32(out, c.seq);
+                out.push(b' ');
+                out.extend_from_slice(c.method.as_str().as_bytes());
+            }
+            Header::MaxForwards(n)
+            | Header::ContentLength(n)
+            | Header::Expires(n)
+            | Header::MinExpires(n)
+            | Header::RSeq(n) => write_u32(out, *n),
+            Header::ContentType(m) => {
+                out.extend_from_slice(m.mtype.as_bytes());
+                out.push(b'/');
+                out.extend_from_slice(m.subtype.as_bytes());
+                m.params.write(out, b';');
+            }
+            Header::ContentDisposition(t)
+            | Header::Replaces(t)
+            | Header::Event(t)
+            | Header::SubscriptionState(t)
+            | Header::Reason(t) => tp(out, t),
+            Header::ContentEncoding(l)
+            | Header::Require(l)
+            | Header::ProxyRequire(l)
+            | Header::Supported(l)
+            | Header::Unsupported(l)
+            | Header::AllowEvents(l) => list(out, l, b", "),
+            Header::Privacy(l) => list(out, l, b";"),
+            Header::Allow(m) => {
+                for (i, m) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    out.extend_from_slice(m.as_str().as_bytes());
+                }
+            }
+            Header::WwwAuthenticate(a)
+            | Header::ProxyAuthenticate(a)
+            | Header::Authorization(a)
+            | Header::ProxyAuthorization(a) => a.write(out),
+            Header::RAck(r) => {
+                write_u32(out, r.rseq);
+                out.push(b' ');
+                write_u32(out, r.cseq);
+                out.push(b' ');
+                out.extend_from_slice(r.method.as_str().as_bytes());
+            }
+            Header::SessionExpires(d) | Header::MinSe(d) | Header::RetryAfter(d) => dp(out, d),
+            Header::Warning(w) => {
+                write_u32(out, w.code.into());
+                out.push(b' ');
+                out.extend_from_slice(w.agent.as_bytes());
+                out.push(b' ');
+                write_quoted(out, &w.text);
+            }
+            Header::Other(r) => out.extend_from_slice(r.value.as_bytes()),
+        }
+    }
+}
+
+impl fmt::Display for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut v = Vec::new();
+        self.write(&mut v);
+        f.write_str(String::from_utf8_lossy(&v).trim_end())
+    }
+}
+
+/// The headers of a message, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct Headers(pub Vec<Header>);
+
+macro_rules! first {
+    ($self:ident, $pat:ident) => {
+        $self.0.iter().find_map(|h| match h {
+            Header::$pat(v) => Some(v),
+            _ => None,
+        })
+    };
+}
+
+impl Headers {
+    /// No headers.
+    pub const fn new() -> Self {
+        Headers(Vec::new())
+    }
+    /// Appends a header.
+    pub fn push(&mut self, h: Header) {
+        self.0.push(h);
+    }
+    /// Inserts a header at the front (a new top Via, for instance).
+    pub fn push_front(&mut self, h: Header) {
+        self.0.insert(0, h);
+    }
+    /// Iterates in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Header> {
+        self.0.iter()
+    }
+    /// Number of header values.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Removes every header named `name`.
+    pub fn remove(&mut self, name: HeaderName) {
+        self.0.retain(|h| h.name() != Some(name));
+    }
+    /// All Via values, top first.
+    pub fn vias(&self) -> impl Iterator<Item = &Via> {
+        self.0.iter().filter_map(|h| match h {
+            Header::Via(v) => Some(v),
+            _ => None,
+        })
+    }
+    /// The top Via.
+    pub fn via(&self) -> Option<&Via> {
+        first!(self, Via)
+    }
+    /// From.
+    pub fn from(&self) -> Option<&NameAddr> {
+        first!(self, From)
+    }
+    /// To.
+    pub fn to(&self) -> Option<&NameAddr> {
+        first!(self, To)
+    }
+    /// Call-ID.
+    pub fn call_id(&self) -> Option<&str> {
+        first!(self, CallId).map(|s| &**s)
+    }
+    /// CSeq.
+    pub fn cseq(&self) -> Option<&CSeq> {
+        first!(self, CSeq)
+    }
+    /// Max-Forwards.
+    pub fn max_forwards(&self) -> Option<u32> {
+        first!(self, MaxForwards).copied()
+    }
+    /// Content-Length.
+    pub fn content_length(&self) -> Option<u32> {
+        first!(self, ContentLength).copied()
+    }
+    /// Content-Type.
+    pub fn content_type(&self) -> Option<&MediaType> {
+        first!(self, ContentType)
+    }
+    /// Expires.
+    pub fn expires(&self) -> Option<u32> {
+        first!(self, Expires).copied()
+    }
+    /// RSeq.
+    pub fn rseq(&self) -> Option<u32> {
+        first!(self, RSeq).copied()
+    }
+    /// RAck.
+    pub fn rack(&self) -> Option<&RAck> {
+        first!(self, RAck)
+    }
+    /// Session-Expires.
+    pub fn session_expires(&self) -> Option<&DeltaParams> {
+        first!(self, SessionExpires)
+    }
+    /// All Contact values.
+    pub fn contacts(&self) -> impl Iterator<Item = &Contact> {
+        self.0.iter().filter_map(|h| match h {
+            Header::Contact(v) => Some(v),
+            _ => None,
+        })
+    }
+    /// The first Contact address.
+    pub fn contact(&self) -> Option<&NameAddr> {
+        self.contacts().find_map(Contact::addr)
+    }
+    /// Route values in order.
+    pub fn routes(&self) -> impl Iterator<Item = &NameAddr> {
+        self.0.iter().filter_map(|h| match h {
+            Header::Route(v) => Some(v),
+            _ => None,
+        })
+    }
+    /// Record-Route values in order.
+    pub fn record_routes(&self) -> impl Iterator<Item = &NameAddr> {
+        self.0.iter().filter_map(|h| match h {
+            Header::RecordRoute(v) => Some(v),
+            _ => None,
+        })
+    }
+    /// Whether an option tag appears in any Require header.
+    pub fn requires(&self, tag: &str) -> bool {
+        self.0.iter().any(|h| matches!(h, Header::Require(l) if l.iter().any(|t| eq_ic(t, tag))))
+    }
+    /// Whether an option tag appears in any Supported header.
+    pub fn supports(&self, tag: &str) -> bool {
+        self.0.iter().any(|h| matches!(h, Header::Supported(l) if l.iter().any(|t| eq_ic(t, tag))))
+    }
+    /// Unknown headers named `name` (ASCII case-insensitive).
+    pub fn other(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(move |h| match h {
+            Header::Other(r) if eq_ic(&r.name, name) => Some(&*r.value),
+            _ => None,
+        })
+    }
+}
+
+impl<'a> IntoIterator for &'a Headers {
+    type Item = &'a Header;
+    type IntoIter = std::slice::Iter<'a, Header>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Value grammar. Each parser takes the value `v` (a slice of `src`) and pushes
+// one or more headers; on error it returns the position where parsing failed.
+
+type VRes<'a, T> = Result<(&'a str, T), &'a str>;
+
+fn nom_pos<'a>(e: nom::Err<nom::error::Error<&'a str>>, fallback: &'a str) -> &'a str {
+    match e {
+        nom::Err::Error(e) | nom::Err::Failure(e) => e.input,
+        nom::Err::Incomplete(_) => fallback,
+    }
+}
+
+fn skip_ws(s: &str) -> &str {
+    s.trim_start_matches(is_ws)
+}
+
+fn expect_end(s: &str) -> Result<(), &str> {
+    if skip_ws(s).is_empty() { Ok(()) } else { Err(s) }
+}
+
+/// After a list element: end, or a comma (then the next element).
+fn list_next(s: &str) -> Result<Option<&str>, &str> {
+    let t = skip_ws(s);
+    if t.is_empty() {
+        return Ok(None);
+    }
+    match t.strip_prefix(',') {
+        Some(r) => Ok(Some(skip_ws(r))),
+        None => Err(t),
+    }
+}
+
+fn tok<'a>(s: &'a str) -> VRes<'a, &'a str> {
+    token(s).map_err(|e| nom_pos(e, s))
+}
+
+fn u32_val<'a>(s: &'a str) -> VRes<'a, u32> {
+    number_u32(s).map_err(|e| nom_pos(e, s))
+}
+
+fn delta<'a>(s: &'a str) -> VRes<'a, u32> {
+    delta_seconds(s).map_err(|e| nom_pos(e, s))
+}
+
+fn sep_char(s: &str, c: char) -> Result<&str, &str> {
+    let t = skip_ws(s);
+    t.strip_prefix(c).map(skip_ws).ok_or(t)
+}
+
+fn params<'a>(src: &ByteString, s: &'a str) -> VRes<'a, Params> {
+    header_params(src, s)
+}
+
+fn via<'a>(src: &ByteString, s: &'a str) -> VRes<'a, Via> {
+    let (s, protocol) = tok(s)?;
+    let s = sep_char(s, '/')?;
+    let (s, version) = tok(s)?;
+    let s = sep_char(s, '/')?;
+    let (s, transport) = tok(s)?;
+    let t = skip_ws(s);
+    if t.len() == s.len() {
+        return Err(s);
+    }
+    let (host, port, rest) = parse_hostport(src, t, false).map_err(|_| t)?;
+    let (rest, params) = params(src, rest)?;
+    Ok((
+        rest,
+        Via {
+            protocol: sub(src, protocol),
+            version: sub(src, version),
+            transport: sub(src, transport),
+            host,
+            port,
+            params,
+        },
+    ))
+}
+
+/// name-addr / addr-spec with header parameters. `addr_spec` allows the
+/// bracket-less form.
+fn name_addr<'a>(src: &ByteString, s: &'a str, addr_spec: bool) -> VRes<'a, NameAddr> {
+    let s = skip_ws(s);
+    let (display, rest) = if s.starts_with('"') {
+        let (rest, raw) = quoted_raw(s).map_err(|e| nom_pos(e, s))?;
+        (Some(quoted_value(src, raw)), skip_ws(rest))
+    } else if s.starts_with('<') {
+        (None, s)
+    } else {
+        // Display name as tokens separated by LWS, or an addr-spec.
+        let mut t = s;
+        loop {
+            match token(t) {
+                Ok((r, _)) => t = skip_ws(r),
+                Err(_) => break,
+            }
+        }
+        if t.starts_with('<') {
+            let name = s[..s.len() - t.len()].trim_end_matches(is_ws);
+            (if name.is_empty() { None } else { Some(sub(src, name)) }, t)
+        } else {
+            if !addr_spec {
+                return Err(s);
+            }
+            let end = s.find([';', ',', ' ', '\t']).unwrap_or(s.len());
+            let uri = parse_uri(src, &s[..end], false).map_err(|_| s)?;
+            let (rest, params) = params(src, &s[end..])?;
+            return Ok((rest, NameAddr { display: None, uri, params }));
+        }
+    };
+    let inner = rest.strip_prefix('<').ok_or(rest)?;
+    let close = inner.find('>').ok_or(inner)?;
+    let uri = parse_uri(src, &inner[..close], true).map_err(|_| inner)?;
+    let (rest, params) = params(src, &inner[close + 1..])?;
+    Ok((rest, NameAddr { display, uri, params }))
+}
+
+fn token_list<'a>(src: &ByteString, s: &'a str) -> Result<Vec<ByteString>, &'a str> {
+    let mut out = Vec::new();
+    let mut s = skip_ws(s);
+    if s.is_empty() {
+        return Ok(out);
+    }
+    loop {
+        let (r, t) = tok(s)?;
+        out.push(sub(src, t));
+        match list_next(r)? {
+            Some(n) => s = n,
+            None => return Ok(out),
+        }
+    }
+}
+
+fn token_params<'a>(src: &ByteString, s: &'a str) -> VRes<'a, TokenParams> {
+    let (r, t) = tok(skip_ws(s))?;
+    let (r, params) = params(src, r)?;
+    Ok((r, TokenParams { value: sub(src, t), params }))
+}
+
+fn delta_params<'a>(src: &ByteString, s: &'a str, comment: bool) -> VRes<'a, DeltaParams> {
+    let (mut r, d) = delta(skip_ws(s))?;
+    let mut c = None;
+    if comment {
+        let t = skip_ws(r);
+        if t.starts_with('(') {
+            let mut depth = 0usize;
+            let mut end = None;
+            for (i, ch) in t.char_indices() {
+                match ch {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = Some(i);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let end = end.ok_or(t)?;
+            c = Some(sub(src, &t[..=end]));
+            r = &t[end + 1..];
+        }
+    }
+    let (r, params) = params(src, r)?;
+    Ok((r, DeltaParams { delta: d, comment: c, params }))
+}
+
+fn auth_value<'a>(src: &ByteString, s: &'a str) -> VRes<'a, (ByteString, bool)> {
+    if s.starts_with('"') {
+        let (r, raw) = quoted_raw(s).map_err(|e| nom_pos(e, s))?;
+        Ok((r, (quoted_value(src, raw), true)))
+    } else {
+        let end = s.find(|c: char| c == ',' || c == '"' || is_ws(c)).unwrap_or(s.len());
+        if end == 0 {
+            return Err(s);
+        }
+        Ok((&s[end..], (sub(src, &s[..end]), false)))
+    }
+}
+
+/// One or more challenges/credentials on one line.
+fn auths<'a>(src: &ByteString, s: &'a str) -> Result<Vec<Auth>, &'a str> {
+    let mut out = Vec::new();
+    let mut s = skip_ws(s);
+    loop {
+        let (r, scheme) = tok(s)?;
+        let mut cur = Auth { scheme: sub(src, scheme), params: Vec::new() };
+        let mut r = skip_ws(r);
+        if r.is_empty() {
+            out.push(cur);
+            return Ok(out);
+        }
+        loop {
+            let (after_name, name) = tok(r)?;
+            let v = sep_char(after_name, '=')?;
+            let (after, (value, quoted)) = auth_value(src, v)?;
+            cur.params.push(AuthParam { name: sub(src, name), value, quoted });
+            match list_next(after)? {
+                None => {
+                    out.push(cur);
+                    return Ok(out);
+                }
+                Some(next) => {
+                    // A new challenge starts with `scheme LWS name=`.
+                    if let Ok((rest, _)) = token(next) {
+                        if rest.starts_with(is_ws) && !skip_ws(rest).starts_with('=') {
+                            out.push(cur);
+                            s = next;
+                            break;
+                        }
+                    }
+                    r = next;
+                }
+            }
+        }
+    }
+}
+
+fn call_id<'a>(s: &'a str) -> Result<&'a str, &'a str> {
+    let v = s.trim_matches(is_ws);
+    let ok = !v.is_empty() && {
+        let mut parts = v.splitn(2, '@');
+        let a = parts.next().unwrap_or("");
+        let b = parts.next();
+        !a.is_empty() && a.chars().all(is_word_char) && b.is_none_or(|b| !b.is_empty() && b.chars().all(is_word_char))
+    };
+    if ok { Ok(v) } else { Err(s) }
+}
+
+fn warning<'a>(src: &ByteString, s: &'a str) -> VRes<'a, Warning> {
+    let s = skip_ws(s);
+    if s.len() < 3 || !s.as_bytes()[..3].iter().all(u8::is_ascii_digit) {
+        return Err(s);
+    }
+    let code: u16 = s[..3].parse().map_err(|_| s)?;
+    let r = s[3..].strip_prefix(' ').ok_or(&s[3..])?;
+    let end = r.find(' ').ok_or(r)?;
+    let agent = &r[..end];
+    if agent.is_empty() {
+        return Err(r);
+    }
+    let t = &r[end + 1..];
+    let (rest, raw) = quoted_raw(t).map_err(|e| nom_pos(e, t))?;
+    Ok((rest, Warning { code, agent: sub(src, agent), text: quoted_value(src, raw) }))
+}
+
+/// Parses a value for `name` and pushes the resulting header(s).
+/// On error returns the byte offset inside `src` where it failed.
+pub(crate) fn parse_value(name: HeaderName, src: &ByteString, out: &mut Vec<Header>) -> Result<(), usize> {
+    let v: &str = src;
+    let pos = |p: &str| (p.as_ptr() as usize).saturating_sub(v.as_ptr() as usize).min(v.len());
+    let r = parse_value_inner(name, src, v, out);
+    r.map_err(pos)
+}
+
+fn addr_list<'a>(
+    src: &ByteString,
+    v: &'a str,
+    addr_spec: bool,
+    out: &mut Vec<Header>,
+    wrap: fn(NameAddr) -> Header,
+) -> Result<(), &'a str> {
+    let mut s = v;
+    loop {
+        let (r, a) = name_addr(src, s, addr_spec)?;
+        out.push(wrap(a));
+        match list_next(r)? {
+            Some(n) => s = n,
+            None => return Ok(()),
+        }
+    }
+}
+
+fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &mut Vec<Header>) -> Result<(), &'a str> {
+    use HeaderName as N;
+    let single_u32 = |v: &'a str| -> Result<u32, &'a str> {
+        let (r, n) = u32_val(skip_ws(v))?;
+        expect_end(r)?;
+        Ok(n)
+    };
+    match name {
+        N::Via => {
+            let mut s = skip_ws(v);
+            loop {
+                let (r, via) = via(src, s)?;
+                out.push(Header::Via(via));
+                match list_next(r)? {
+                    Some(n) => s = n,
+                    None => break,
+                }
+            }
+        }
+        N::From | N::To => {
+            let (r, a) = name_addr(src, v, true)?;
+            expect_end(r)?;
+            out.push(if name == N::From { Header::From(a) } else { Header::To(a) });
+        }
+        N::ReferTo | N::ReferredBy => {
+            let (r, a) = name_addr(src, v, true)?;
+            expect_end(r)?;
+            out.push(if name == N::ReferTo { Header::ReferTo(a) } else { Header::ReferredBy(a) });
+        }
+        N::Contact => {
+            if skip_ws(v).starts_with('*') && skip_ws(&skip_ws(v)[1..]).is_empty() {
+                out.push(Header::Contact(Contact::Any));
+            } else {
+                addr_list(src, v, true, out, |a| Header::Contact(Contact::Addr(a)))?;
+            }
+        }
+        N::Route => addr_list(src, v, false, out, Header::Route)?,
+        N::RecordRoute => addr_list(src, v, false, out, Header::RecordRoute)?,
+        N::PAssertedIdentity => addr_list(src, v, false, out, Header::PAssertedIdentity)?,
+        N::CallId => out.push(Header::CallId(sub(src, call_id(v)?))),
+        N::CSeq => {
+            let (r, seq) = u32_val(skip_ws(v))?;
+            let r2 = skip_ws(r);
+            if r2.len() == r.len() {
+                return Err(r);
+            }
+            let (r, m) = tok(r2)?;
+            expect_end(r)?;
+            if seq >= 1 << 31 {
+                return Err(v);
+            }
+            out.push(Header::CSeq(CSeq { seq, method: Method::from_src(src, m) }));
+        }
+        N::MaxForwards => out.push(Header::MaxForwards(single_u32(v)?)),
+        N::ContentLength => out.push(Header::ContentLength(single_u32(v)?)),
+        N::RSeq => out.push(Header::RSeq(single_u32(v)?)),
+        N::Expires | N::MinExpires => {
+            let (r, n) = delta(skip_ws(v))?;
+            expect_end(r)?;
+            out.push(if name == N::Expires { Header::Expires(n) } else { Header::MinExpires(n) });
+        }
+        N::ContentType => {
+            let s = skip_ws(v);
+            let (r, t) = tok(s)?;
+            let r = sep_char(r, '/')?;
+            let (r, st) = tok(r)?;
+            let (r, params) = params(src, r)?;
+            expect_end(r)?;
+            out.push(Header::ContentType(MediaType { mtype: sub(src, t), subtype: sub(src, st), params }));
+        }
+        N::ContentDisposition | N::Event | N::SubscriptionState => {
+            let (r, tp) = token_params(src, v)?;
+            expect_end(r)?;
+            out.push(match name {
+                N::ContentDisposition => Header::ContentDisposition(tp),
+                N::Event => Header::Event(tp),
+                _ => Header::SubscriptionState(tp),
+            });
+        }
+        N::Replaces => {
+            let s = skip_ws(v);
+            let end = s.find(|c: char| c == ';' || is_ws(c)).unwrap_or(s.len());
+            let id = call_id(&s[..end])?;
+            let (r, params) = params(src, &s[end..])?;
+            expect_end(r)?;
+            out.push(Header::Replaces(TokenParams { value: sub(src, id), params }));
+        }
+        N::Reason => {
+            let mut s = v;
+            loop {
+                let (r, tp) = token_params(src, s)?;
+                out.push(Header::Reason(tp));
+                match list_next(r)? {
+                    Some(n) => s = n,
+                    None => break,
+                }
+            }
+        }
+        N::SessionExpires | N::MinSe | N::RetryAfter => {
+            let (r, d) = delta_params(src, v, name == N::RetryAfter)?;
+            expect_end(r)?;
+            out.push(match name {
+                N::SessionExpires => Header::SessionExpires(d),
+                N::MinSe => Header::MinSe(d),
+                _ => Header::RetryAfter(d),
+            });
+        }
+        N::ContentEncoding => out.push(Header::ContentEncoding(token_list(src, v)?)),
+        N::Require => out.push(Header::Require(token_list(src, v)?)),
+        N::ProxyRequire => out.push(Header::ProxyRequire(token_list(src, v)?)),
+        N::Supported => out.push(Header::Supported(token_list(src, v)?)),
+        N::Unsupported => out.push(Header::Unsupported(token_list(src, v)?)),
+        N::AllowEvents => out.push(Header::AllowEvents(token_list(src, v)?)),
+        N::Allow => {
+            let list = token_list(src, v)?;
+            out.push(Header::Allow(list.iter().map(|t| Method::from_src(src, t)).collect()));
+        }
+        N::Privacy => {
+            let mut list = Vec::new();
+            for item in v.split(';') {
+                let t = item.trim_matches(is_ws);
+                if t.is_empty() || !t.chars().all(is_token_char) {
+                    return Err(item);
+                }
+                list.push(sub(src, t));
+            }
+            out.push(Header::Privacy(list));
+        }
+        N::WwwAuthenticate | N::ProxyAuthenticate | N::Authorization | N::ProxyAuthorization => {
+            for a in auths(src, v)? {
+                out.push(match name {
+                    N::WwwAuthenticate => Header::WwwAuthenticate(a),
+                    N::ProxyAuthenticate => Header::ProxyAuthenticate(a),
+                    N::Authorization => Header::Authorization(a),
+                    _ => Header::ProxyAuthorization(a),
+                });
+            }
+        }
+        N::RAck => {
+            let (r, rseq) = u32_val(skip_ws(v))?;
+            let r = skip_ws(r);
+            let (r, cseq) = u32_val(r)?;
+            let r2 = skip_ws(r);
+            if r2.len() == r.len() {
+                return Err(r);
+            }
+            let (r, m) = tok(r2)?;
+            expect_end(r)?;
+            out.push(Header::RAck(RAck { rseq, cseq, method: Method::from_src(src, m) }));
+        }
+        N::Warning => {
+            let mut s = v;
+            loop {
+                let (r, w) = warning(src, s)?;
+                out.push(Header::Warning(w));
+                match list_next(r)? {
+                    Some(n) => s = n,
+                    None => break,
+                }
+            }
+        }
+        N::UserAgent => out.push(Header::UserAgent(src.clone())),
+        N::Server => out.push(Header::Server(src.clone())),
+        N::Subject => out.push(Header::Subject(src.clone())),
+    }
+    Ok(())
+}

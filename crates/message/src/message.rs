@@ -1,0 +1,605 @@
+//! Requests, responses and the message parser.
+
+use std::fmt;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+
+use crate::error::{ErrorKind, ParseError};
+use crate::headers::{Header, HeaderName, Headers, RawHeader, parse_value};
+use crate::method::Method;
+use crate::text::{is_token_char, is_ws, sub, write_u32};
+use crate::uri::{Uri, parse_uri};
+
+/// Size limits applied by the parser and the stream framer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest header section (start line and headers), in bytes. Default 64 KiB.
+    pub max_header_bytes: usize,
+    /// Most header lines. Default 256.
+    pub max_headers: usize,
+    /// Largest body, in bytes. Default 64 KiB.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_header_bytes: 64 * 1024, max_headers: 256, max_body_bytes: 64 * 1024 }
+    }
+}
+
+/// A SIP version; only 2.0 is accepted by [`SipMessage::parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Version {
+    /// Major number.
+    pub major: u8,
+    /// Minor number.
+    pub minor: u8,
+}
+
+impl Version {
+    /// SIP/2.0.
+    pub const SIP_2_0: Version = Version { major: 2, minor: 0 };
+}
+
+/// A SIP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Request {
+    /// Method.
+    pub method: Method,
+    /// Request-URI.
+    pub uri: Uri,
+    /// Version.
+    pub version: Version,
+    /// Headers in order.
+    pub headers: Headers,
+    /// Body bytes.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub body: Bytes,
+}
+
+/// A SIP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Response {
+    /// Version.
+    pub version: Version,
+    /// Status code, 100..=699.
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: ByteString,
+    /// Headers in order.
+    pub headers: Headers,
+    /// Body bytes.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub body: Bytes,
+}
+
+/// A request or a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum SipMessage {
+    /// A request.
+    Request(Request),
+    /// A response.
+    Response(Response),
+}
+
+/// The default reason phrase for a status code (RFC 3261 §21 and extensions).
+pub fn default_reason(status: u16) -> &'static str {
+    match status {
+        100 => "Trying",
+        180 => "Ringing",
+        181 => "Call Is Being Forwarded",
+        182 => "Queued",
+        183 => "Session Progress",
+        199 => "Early Dialog Terminated",
+        200 => "OK",
+        202 => "Accepted",
+        204 => "No Notification",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Moved Temporarily",
+        305 => "Use Proxy",
+        380 => "Alternative Service",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        410 => "Gone",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
+        421 => "Extension Required",
+        422 => "Session Interval Too Small",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        484 => "Address Incomplete",
+        485 => "Ambiguous",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        489 => "Bad Event",
+        491 => "Request Pending",
+        493 => "Undecipherable",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        580 => "Precondition Failure",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        606 => "Not Acceptable",
+        _ => match status / 100 {
+            1 => "Session Progress",
+            2 => "OK",
+            3 => "Redirection",
+            4 => "Client Error",
+            5 => "Server Error",
+            _ => "Global Failure",
+        },
+    }
+}
+
+impl Request {
+    /// A request with no headers and no body.
+    pub fn new(method: Method, uri: Uri) -> Self {
+        Request { method, uri, version: Version::SIP_2_0, headers: Headers::new(), body: Bytes::new() }
+    }
+
+    /// Prints the request (see [`SipMessage::write`]).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.method.as_str().as_bytes());
+        out.push(b' ');
+        self.uri.write(out);
+        out.push(b' ');
+        write_version(out, self.version);
+        out.extend_from_slice(b"\r\n");
+        write_rest(out, &self.headers, &self.body);
+    }
+
+    /// The printed bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut v = Vec::with_capacity(512 + self.body.len());
+        self.write(&mut v);
+        Bytes::from(v)
+    }
+}
+
+impl Response {
+    /// A response with the default reason phrase, no headers and no body.
+    pub fn new(status: u16) -> Self {
+        Response {
+            version: Version::SIP_2_0,
+            status,
+            reason: ByteString::from_static(default_reason(status)),
+            headers: Headers::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// Prints the response (see [`SipMessage::write`]).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        write_version(out, self.version);
+        out.push(b' ');
+        write_u32(out, self.status.into());
+        out.push(b' ');
+        out.extend_from_slice(self.reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        write_rest(out, &self.headers, &self.body);
+    }
+
+    /// The printed bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut v = Vec::with_capacity(512 + self.body.len());
+        self.write(&mut v);
+        Bytes::from(v)
+    }
+}
+
+fn write_version(out: &mut Vec<u8>, v: Version) {
+    out.extend_from_slice(b"SIP/");
+    write_u32(out, v.major.into());
+    out.push(b'.');
+    write_u32(out, v.minor.into());
+}
+
+/// Headers in order; Content-Length always printed with the true body length
+/// (in place of a stored one, or appended last when none is stored).
+fn write_rest(out: &mut Vec<u8>, headers: &Headers, body: &Bytes) {
+    let mut wrote_len = false;
+    for h in headers {
+        if let Header::ContentLength(_) = h {
+            if wrote_len {
+                continue;
+            }
+            wrote_len = true;
+            out.extend_from_slice(b"Content-Length: ");
+            write_u32(out, u32::try_from(body.len()).unwrap_or(u32::MAX));
+            out.extend_from_slice(b"\r\n");
+        } else {
+            h.write(out);
+        }
+    }
+    if !wrote_len {
+        out.extend_from_slice(b"Content-Length: ");
+        write_u32(out, u32::try_from(body.len()).unwrap_or(u32::MAX));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
+
+impl SipMessage {
+    /// Parses one message from a datagram (or a frame cut by
+    /// [`StreamFramer`](crate::StreamFramer)) with default [`Limits`].
+    ///
+    /// Strict: any malformed header, a missing mandatory header, a version
+    /// other than 2.0, or a body shorter than Content-Length is an error.
+    /// Without Content-Length, the body is the rest of the input (RFC 3261
+    /// §18.3 allows this on datagram transports); bytes beyond
+    /// Content-Length are ignored.
+    pub fn parse(input: impl Into<Bytes>) -> Result<SipMessage, ParseError> {
+        Self::parse_with(input.into(), &Limits::default())
+    }
+
+    /// [`SipMessage::parse`] with explicit limits.
+    pub fn parse_with(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError> {
+        let (msg, errors) = parse_message(input, limits, true)?;
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => {
+                validate(&msg)?;
+                Ok(msg)
+            }
+        }
+    }
+
+    /// Parses as far as the grammar allows: malformed headers are kept as
+    /// [`Header::Other`] and reported beside the message, so that a server can
+    /// still answer 400 (or 505) using Via, From, To, Call-ID and CSeq.
+    /// Fails only when the start line or the framing cannot be read.
+    pub fn parse_lenient(input: Bytes, limits: &Limits) -> Result<(SipMessage, Vec<ParseError>), ParseError> {
+        let (msg, mut errors) = parse_message(input, limits, false)?;
+        if let Err(e) = validate(&msg) {
+            errors.push(e);
+        }
+        Ok((msg, errors))
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &Headers {
+        match self {
+            SipMessage::Request(r) => &r.headers,
+            SipMessage::Response(r) => &r.headers,
+        }
+    }
+
+    /// The headers, mutably.
+    pub fn headers_mut(&mut self) -> &mut Headers {
+        match self {
+            SipMessage::Request(r) => &mut r.headers,
+            SipMessage::Response(r) => &mut r.headers,
+        }
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        match self {
+            SipMessage::Request(r) => &r.body,
+            SipMessage::Response(r) => &r.body,
+        }
+    }
+
+    /// Prints canonically: `Name: value` lines with canonical names, one line
+    /// per list element for address lists, CRLF line ends, and
+    /// Content-Length set from the body.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            SipMessage::Request(r) => r.write(out),
+            SipMessage::Response(r) => r.write(out),
+        }
+    }
+
+    /// The printed bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            SipMessage::Request(r) => r.to_bytes(),
+            SipMessage::Response(r) => r.to_bytes(),
+        }
+    }
+}
+
+impl fmt::Display for SipMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.to_bytes();
+        f.write_str(&String::from_utf8_lossy(&b))
+    }
+}
+
+/// Checks rules that span headers: mandatory headers (RFC 3261 §8.1.1),
+/// single-valued headers, CSeq method, version.
+fn validate(msg: &SipMessage) -> Result<(), ParseError> {
+    let h = msg.headers();
+    let (version, method) = match msg {
+        SipMessage::Request(r) => (r.version, Some(&r.method)),
+        SipMessage::Response(r) => (r.version, None),
+    };
+    if version != Version::SIP_2_0 {
+        return Err(ParseError::new(ErrorKind::UnsupportedVersion, 0));
+    }
+    let missing = |n: HeaderName| ParseError::in_header(ErrorKind::MissingHeader, 0, n.as_str());
+    if h.via().is_none() {
+        return Err(missing(HeaderName::Via));
+    }
+    if h.from().is_none() {
+        return Err(missing(HeaderName::From));
+    }
+    if h.to().is_none() {
+        return Err(missing(HeaderName::To));
+    }
+    let cseq = h.cseq().ok_or_else(|| missing(HeaderName::CSeq))?;
+    if h.call_id().is_none() {
+        return Err(missing(HeaderName::CallId));
+    }
+    // Single-valued headers must not repeat with different values.
+    let mut seen: [Option<&Header>; 6] = [None; 6];
+    for hdr in h {
+        let slot = match hdr {
+            Header::From(_) => 0,
+            Header::To(_) => 1,
+            Header::CallId(_) => 2,
+            Header::CSeq(_) => 3,
+            Header::MaxForwards(_) => 4,
+            Header::ContentLength(_) => 5,
+            _ => continue,
+        };
+        match seen[slot] {
+            None => seen[slot] = Some(hdr),
+            Some(prev) if prev == hdr => {}
+            Some(_) => {
+                return Err(ParseError::in_header(
+                    ErrorKind::DuplicateHeader,
+                    0,
+                    hdr.name().map(HeaderName::as_str).unwrap_or(""),
+                ));
+            }
+        }
+    }
+    if let Some(m) = method {
+        if *m != cseq.method && *m != Method::Ack && *m != Method::Cancel {
+            return Err(ParseError::in_header(ErrorKind::CSeqMethodMismatch, 0, "CSeq"));
+        }
+        if (*m == Method::Ack || *m == Method::Cancel) && cseq.method != *m && cseq.method != Method::Invite {
+            return Err(ParseError::in_header(ErrorKind::CSeqMethodMismatch, 0, "CSeq"));
+        }
+    }
+    Ok(())
+}
+
+/// Finds the end of the header section: returns (head_len, body_start).
+/// Accepts CRLF CRLF, and bare LF LF for lenient peers.
+pub(crate) fn find_head_end(b: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while let Some(p) = memchr_lf(&b[i..]) {
+        let lf = i + p;
+        // LF followed by CRLF or LF ends the head.
+        match (b.get(lf + 1), b.get(lf + 2)) {
+            (Some(b'\r'), Some(b'\n')) => return Some((lf + 1, lf + 3)),
+            (Some(b'\n'), _) => return Some((lf + 1, lf + 2)),
+            _ => {}
+        }
+        i = lf + 1;
+    }
+    None
+}
+
+#[inline]
+fn memchr_lf(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+fn parse_version(s: &str) -> Option<Version> {
+    let rest = s
+        .strip_prefix("SIP/")
+        .or_else(|| if s.len() >= 4 && s[..4].eq_ignore_ascii_case("SIP/") { Some(&s[4..]) } else { None })?;
+    let (a, b) = rest.split_once('.')?;
+    if a.is_empty() || b.is_empty() || !a.bytes().all(|c| c.is_ascii_digit()) || !b.bytes().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    Some(Version { major: a.parse().ok()?, minor: b.parse().ok()? })
+}
+
+/// One logical header line: name, value (unfolded), and offset of the line.
+struct Line<'a> {
+    text: &'a str,
+    folded: bool,
+    offset: usize,
+}
+
+fn parse_message(input: Bytes, limits: &Limits, strict: bool) -> Result<(SipMessage, Vec<ParseError>), ParseError> {
+    // RFC 3261 §7.5: ignore CRLFs before the start line.
+    let lead = input.iter().take_while(|&&c| c == b'\r' || c == b'\n').count();
+    if lead == input.len() {
+        return Err(ParseError::new(ErrorKind::Empty, 0));
+    }
+    let (head_len, body_start) = match find_head_end(&input[lead..]) {
+        Some((h, b)) => (lead + h, lead + b),
+        None => {
+            if input.len() - lead > limits.max_header_bytes {
+                return Err(ParseError::new(ErrorKind::HeaderSectionTooLarge, input.len()));
+            }
+            return Err(ParseError::new(ErrorKind::Incomplete, input.len()));
+        }
+    };
+    if head_len - lead > limits.max_header_bytes {
+        return Err(ParseError::new(ErrorKind::HeaderSectionTooLarge, lead + limits.max_header_bytes));
+    }
+    let head = match ByteString::try_from(input.slice(lead..head_len)) {
+        Ok(h) => h,
+        Err(_) => {
+            let off = std::str::from_utf8(&input[lead..head_len]).err().map(|e| e.valid_up_to()).unwrap_or(0);
+            return Err(ParseError::new(ErrorKind::InvalidUtf8, lead + off));
+        }
+    };
+    let hs: &str = &head;
+
+    // Start line.
+    let sl_end = hs.find('\n').unwrap_or(hs.len());
+    let start_line = hs[..sl_end].strip_suffix('\r').unwrap_or(&hs[..sl_end]);
+    let mut pos = sl_end + 1;
+
+    // Header lines, with folding.
+    let mut lines: Vec<Line<'_>> = Vec::with_capacity(16);
+    while pos < hs.len() {
+        let end = hs[pos..].find('\n').map(|e| pos + e).unwrap_or(hs.len());
+        let raw = hs[pos..end].strip_suffix('\r').unwrap_or(&hs[pos..end]);
+        if raw.is_empty() {
+            break;
+        }
+        if raw.starts_with(is_ws) {
+            match lines.last_mut() {
+                Some(l) => {
+                    // Extend the previous line through this continuation.
+                    let start = l.text.as_ptr() as usize - hs.as_ptr() as usize;
+                    l.text = &hs[start..pos + raw.len()];
+                    l.folded = true;
+                }
+                None => return Err(ParseError::new(ErrorKind::InvalidHeaderName, lead + pos)),
+            }
+        } else {
+            if lines.len() >= limits.max_headers {
+                return Err(ParseError::new(ErrorKind::TooManyHeaders, lead + pos));
+            }
+            lines.push(Line { text: raw, folded: false, offset: pos });
+        }
+        pos = end + 1;
+    }
+
+    let mut errors = Vec::new();
+    let mut headers: Vec<Header> = Vec::with_capacity(lines.len() + 2);
+    for line in &lines {
+        let off = lead + line.offset;
+        let Some(colon) = line.text.find(':') else {
+            return Err(ParseError::new(ErrorKind::InvalidHeaderName, off));
+        };
+        let name = line.text[..colon].trim_end_matches(is_ws);
+        if name.is_empty() || !name.chars().all(is_token_char) {
+            return Err(ParseError::new(ErrorKind::InvalidHeaderName, off));
+        }
+        let value_raw = line.text[colon + 1..].trim_matches(|c: char| is_ws(c) || c == '\r' || c == '\n');
+        let value_off = off + (value_raw.as_ptr() as usize - line.text.as_ptr() as usize);
+        let value: ByteString = if line.folded { ByteString::from(unfold(value_raw)) } else { sub(&head, value_raw) };
+        match HeaderName::lookup(name) {
+            Some(hn) => {
+                if let Err(at) = parse_value(hn, &value, &mut headers) {
+                    let e = ParseError::in_header(
+                        ErrorKind::InvalidHeaderValue,
+                        value_off + at.min(value_raw.len()),
+                        hn.as_str(),
+                    );
+                    if strict {
+                        return Err(e);
+                    }
+                    errors.push(e);
+                    headers.push(Header::Other(RawHeader { name: sub(&head, name), value }));
+                }
+            }
+            None => headers.push(Header::Other(RawHeader { name: sub(&head, name), value })),
+        }
+    }
+    let headers = Headers(headers);
+
+    // Body.
+    let avail = input.len() - body_start;
+    let body = match headers.content_length() {
+        Some(n) => {
+            let n = n as usize;
+            if n > limits.max_body_bytes {
+                return Err(ParseError::in_header(ErrorKind::BodyTooLarge, body_start, "Content-Length"));
+            }
+            if n > avail {
+                return Err(ParseError::in_header(ErrorKind::BodyTruncated, input.len(), "Content-Length"));
+            }
+            input.slice(body_start..body_start + n)
+        }
+        None => {
+            if avail > limits.max_body_bytes {
+                return Err(ParseError::new(ErrorKind::BodyTooLarge, body_start));
+            }
+            input.slice(body_start..)
+        }
+    };
+
+    // Start line: status line or request line.
+    let msg = if start_line.len() >= 4 && start_line[..4].eq_ignore_ascii_case("SIP/") {
+        let mut parts = start_line.splitn(3, ' ');
+        let v = parts.next().unwrap_or("");
+        let code = parts.next().unwrap_or("");
+        let reason = parts.next().unwrap_or("");
+        let version = parse_version(v).ok_or(ParseError::new(ErrorKind::InvalidVersion, lead))?;
+        if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(ParseError::new(ErrorKind::InvalidStatusCode, lead + v.len() + 1));
+        }
+        let status: u16 =
+            code.parse().map_err(|_| ParseError::new(ErrorKind::InvalidStatusCode, lead + v.len() + 1))?;
+        if !(100..=699).contains(&status) {
+            return Err(ParseError::new(ErrorKind::InvalidStatusCode, lead + v.len() + 1));
+        }
+        SipMessage::Response(Response { version, status, reason: sub(&head, reason), headers, body })
+    } else {
+        let mut parts = start_line.split(' ');
+        let (Some(m), Some(u), Some(v), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(ParseError::new(ErrorKind::InvalidStartLine, lead));
+        };
+        if m.is_empty() || !m.chars().all(is_token_char) {
+            return Err(ParseError::new(ErrorKind::InvalidMethod, lead));
+        }
+        let uri_off = lead + m.len() + 1;
+        let uri = parse_uri(&head, u, true).map_err(|k| ParseError::new(k, uri_off))?;
+        let version = parse_version(v).ok_or(ParseError::new(ErrorKind::InvalidVersion, uri_off + u.len() + 1))?;
+        SipMessage::Request(Request { method: Method::from_src(&head, m), uri, version, headers, body })
+    };
+    Ok((msg, errors))
+}
+
+/// Replaces each CRLF/LF followed by white space with a single space.
+fn unfold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.split('\n').peekable();
+    let mut first = true;
+    while let Some(part) = it.next() {
+        let part = part.strip_suffix('\r').unwrap_or(part);
+        if first {
+            out.push_str(part.trim_end_matches(is_ws));
+            first = false;
+        } else {
+            let t = part.trim_matches(is_ws);
+            if !t.is_empty() {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(t);
+            }
+        }
+        let _ = it.peek();
+    }
+    out
+}

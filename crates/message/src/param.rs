@@ -1,0 +1,154 @@
+//! Generic parameters (`;name=value`), shared by URIs and headers.
+
+use bytestring::ByteString;
+
+use crate::text::{eq_ic, is_ws};
+
+/// One `name[=value]` parameter. The value is kept as written (a quoted
+/// value keeps its quotes), so that printing reproduces it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Param {
+    /// Parameter name as written.
+    pub name: ByteString,
+    /// Value as written, if the parameter has one.
+    pub value: Option<ByteString>,
+}
+
+impl Param {
+    /// A parameter with a value.
+    pub fn new(name: impl Into<ByteString>, value: impl Into<ByteString>) -> Self {
+        Param { name: name.into(), value: Some(value.into()) }
+    }
+
+    /// A parameter without a value (`;lr`).
+    pub fn flag(name: impl Into<ByteString>) -> Self {
+        Param { name: name.into(), value: None }
+    }
+
+    /// The value with surrounding quotes removed (no unescaping).
+    pub fn unquoted(&self) -> Option<&str> {
+        self.value
+            .as_deref()
+            .map(|v| if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') { &v[1..v.len() - 1] } else { v })
+    }
+}
+
+/// An ordered list of parameters with case-insensitive lookup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct Params(pub Vec<Param>);
+
+impl Params {
+    /// No parameters.
+    pub const fn new() -> Self {
+        Params(Vec::new())
+    }
+
+    /// The parameter named `name` (ASCII case-insensitive).
+    pub fn find(&self, name: &str) -> Option<&Param> {
+        self.0.iter().find(|p| eq_ic(&p.name, name))
+    }
+
+    /// `Some(value)` if the parameter is present: `Some(None)` for a flag.
+    pub fn get(&self, name: &str) -> Option<Option<&str>> {
+        self.find(name).map(|p| p.value.as_deref())
+    }
+
+    /// The value of `name`, if present with a value (quotes removed).
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.find(name).and_then(|p| p.unquoted())
+    }
+
+    /// Whether `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+
+    /// Sets `name` to `value`, replacing an existing parameter of that name.
+    pub fn set(&mut self, name: &str, value: Option<&str>) {
+        let value = value.map(ByteString::from);
+        if let Some(p) = self.0.iter_mut().find(|p| eq_ic(&p.name, name)) {
+            p.value = value;
+        } else {
+            self.0.push(Param { name: ByteString::from(name), value });
+        }
+    }
+
+    /// Removes `name`; returns whether it was present.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let before = self.0.len();
+        self.0.retain(|p| !eq_ic(&p.name, name));
+        before != self.0.len()
+    }
+
+    /// Appends a parameter.
+    pub fn push(&mut self, p: Param) {
+        self.0.push(p);
+    }
+
+    /// Iterates in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Param> {
+        self.0.iter()
+    }
+
+    /// Number of parameters.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>, lead: u8) {
+        for p in &self.0 {
+            out.push(lead);
+            out.extend_from_slice(p.name.as_bytes());
+            if let Some(v) = &p.value {
+                out.push(b'=');
+                out.extend_from_slice(v.as_bytes());
+            }
+        }
+    }
+}
+
+/// Parses `*( SEMI name [EQUAL value] )` for header parameters, where a value
+/// is a token/host or a quoted string. Stops at anything else.
+pub(crate) fn header_params<'a>(src: &ByteString, mut s: &'a str) -> Result<(&'a str, Params), &'a str> {
+    use crate::text::{is_gen_value_char, quoted_raw, sub, token};
+    let mut params = Vec::new();
+    loop {
+        let t = s.trim_start_matches(is_ws);
+        let Some(rest) = t.strip_prefix(';') else {
+            return Ok((s, Params(params)));
+        };
+        let rest = rest.trim_start_matches(is_ws);
+        let Ok((rest, name)) = token(rest) else {
+            return Err(rest);
+        };
+        let after = rest.trim_start_matches(is_ws);
+        if let Some(v) = after.strip_prefix('=') {
+            let v = v.trim_start_matches(is_ws);
+            let (rest, value) = if v.starts_with('"') {
+                match quoted_raw(v) {
+                    Ok((rest, _)) => (rest, &v[..v.len() - rest.len()]),
+                    Err(_) => return Err(v),
+                }
+            } else {
+                let end = v.find(|c: char| !is_gen_value_char(c)).unwrap_or(v.len());
+                if end == 0 {
+                    return Err(v);
+                }
+                (&v[end..], &v[..end])
+            };
+            params.push(Param { name: sub(src, name), value: Some(sub(src, value)) });
+            s = rest;
+        } else {
+            params.push(Param { name: sub(src, name), value: None });
+            s = rest;
+        }
+    }
+}

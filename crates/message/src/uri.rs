@@ -1,0 +1,606 @@
+//! SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966), with RFC 3261 §19.1.4 equality.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use bytestring::ByteString;
+
+use crate::error::{ErrorKind, ParseError};
+use crate::param::{Param, Params};
+use crate::text::{eq_ic, percent_decode, sub};
+
+/// A host: domain name, IPv4 address or IPv6 reference.
+#[derive(Debug, Clone, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Host {
+    /// A domain name, as written.
+    Domain(ByteString),
+    /// An IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// An IPv6 address (written `[...]` in URIs).
+    Ipv6(Ipv6Addr),
+}
+
+impl PartialEq for Host {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Host::Domain(a), Host::Domain(b)) => eq_ic(a, b),
+            (Host::Ipv4(a), Host::Ipv4(b)) => a == b,
+            (Host::Ipv6(a), Host::Ipv6(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Host {
+    /// Parses a host: `[v6]`, dotted IPv4, or a host name. With `bare_v6`,
+    /// an IPv6 address without brackets is accepted too (Via `received`).
+    pub fn parse(s: &str) -> Result<Host, ErrorKind> {
+        parse_host_str(s, false).map(|h| h.into_owned_host())
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Host::Domain(d) => out.extend_from_slice(d.as_bytes()),
+            Host::Ipv4(a) => out.extend_from_slice(a.to_string().as_bytes()),
+            Host::Ipv6(a) => {
+                out.push(b'[');
+                out.extend_from_slice(a.to_string().as_bytes());
+                out.push(b']');
+            }
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut v = Vec::new();
+        self.write(&mut v);
+        f.write_str(&String::from_utf8_lossy(&v))
+    }
+}
+
+enum HostRef<'a> {
+    Domain(&'a str),
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl HostRef<'_> {
+    fn into_owned_host(self) -> Host {
+        match self {
+            HostRef::Domain(d) => Host::Domain(ByteString::from(d)),
+            HostRef::V4(a) => Host::Ipv4(a),
+            HostRef::V6(a) => Host::Ipv6(a),
+        }
+    }
+    fn into_host(self, src: &ByteString) -> Host {
+        match self {
+            HostRef::Domain(d) => Host::Domain(sub(src, d)),
+            HostRef::V4(a) => Host::Ipv4(a),
+            HostRef::V6(a) => Host::Ipv6(a),
+        }
+    }
+}
+
+fn parse_host_str(s: &str, bare_v6: bool) -> Result<HostRef<'_>, ErrorKind> {
+    if let Some(inner) = s.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').ok_or(ErrorKind::InvalidUri)?;
+        return inner.parse::<Ipv6Addr>().map(HostRef::V6).map_err(|_| ErrorKind::InvalidUri);
+    }
+    if s.is_empty() {
+        return Err(ErrorKind::InvalidUri);
+    }
+    if bare_v6 && s.contains(':') {
+        return s.parse::<Ipv6Addr>().map(HostRef::V6).map_err(|_| ErrorKind::InvalidUri);
+    }
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        if let Ok(a) = s.parse::<Ipv4Addr>() {
+            return Ok(HostRef::V4(a));
+        }
+        return Err(ErrorKind::InvalidUri);
+    }
+    let ok = s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && !s.starts_with(['-', '.'])
+        && !s.contains("..");
+    if ok { Ok(HostRef::Domain(s)) } else { Err(ErrorKind::InvalidUri) }
+}
+
+/// Parses a host with an optional `:port` (a Via sent-by or URI hostport).
+/// Returns the host, the port and the unconsumed rest.
+pub(crate) fn parse_hostport<'a>(
+    src: &ByteString,
+    s: &'a str,
+    bare_v6: bool,
+) -> Result<(Host, Option<u16>, &'a str), ErrorKind> {
+    let (host_str, rest) = if s.starts_with('[') {
+        let end = s.find(']').ok_or(ErrorKind::InvalidUri)?;
+        (&s[..=end], &s[end + 1..])
+    } else {
+        let end = s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.')).unwrap_or(s.len());
+        (&s[..end], &s[end..])
+    };
+    let host = parse_host_str(host_str, bare_v6)?.into_host(src);
+    if let Some(p) = rest.strip_prefix(':') {
+        let end = p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len());
+        if end == 0 || end > 5 {
+            return Err(ErrorKind::InvalidUri);
+        }
+        let port: u16 = p[..end].parse().map_err(|_| ErrorKind::InvalidUri)?;
+        Ok((host, Some(port), &p[end..]))
+    } else {
+        Ok((host, None, rest))
+    }
+}
+
+/// A `sip:` or `sips:` URI. User and password are kept as written (with
+/// their %-escapes); comparison decodes them.
+#[derive(Debug, Clone, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct SipUri {
+    /// `sips:` rather than `sip:`.
+    pub secure: bool,
+    /// User part, as written.
+    pub user: Option<ByteString>,
+    /// Password, as written.
+    pub password: Option<ByteString>,
+    /// Host.
+    pub host: Host,
+    /// Port, if explicit.
+    pub port: Option<u16>,
+    /// URI parameters (`;transport=tcp;lr`).
+    pub params: Params,
+    /// URI headers (`?Subject=x&...`), as name/value parameters.
+    pub headers: Params,
+}
+
+impl SipUri {
+    /// A `sip:` URI for `host`.
+    pub fn new(host: Host) -> Self {
+        SipUri {
+            secure: false,
+            user: None,
+            password: None,
+            host,
+            port: None,
+            params: Params::new(),
+            headers: Params::new(),
+        }
+    }
+
+    /// The user part with %-escapes decoded.
+    pub fn user_decoded(&self) -> Option<String> {
+        self.user.as_deref().map(|u| String::from_utf8_lossy(&percent_decode(u)).into_owned())
+    }
+
+    /// The `transport` parameter.
+    pub fn transport(&self) -> Option<&str> {
+        self.params.value("transport")
+    }
+
+    /// Whether the `lr` parameter is present (loose routing).
+    pub fn lr(&self) -> bool {
+        self.params.contains("lr")
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if self.secure { b"sips:" } else { b"sip:" });
+        if let Some(u) = &self.user {
+            out.extend_from_slice(u.as_bytes());
+            if let Some(p) = &self.password {
+                out.push(b':');
+                out.extend_from_slice(p.as_bytes());
+            }
+            out.push(b'@');
+        }
+        self.host.write(out);
+        if let Some(p) = self.port {
+            out.push(b':');
+            crate::text::write_u32(out, p.into());
+        }
+        self.params.write(out, b';');
+        let mut first = true;
+        for h in self.headers.iter() {
+            out.push(if first { b'?' } else { b'&' });
+            first = false;
+            out.extend_from_slice(h.name.as_bytes());
+            out.push(b'=');
+            if let Some(v) = &h.value {
+                out.extend_from_slice(v.as_bytes());
+            }
+        }
+    }
+}
+
+fn decoded_eq(a: &Option<ByteString>, b: &Option<ByteString>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => percent_decode(a) == percent_decode(b),
+        _ => false,
+    }
+}
+
+fn param_values_eq(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => percent_decode(a).eq_ignore_ascii_case(&percent_decode(b)),
+        _ => false,
+    }
+}
+
+impl PartialEq for SipUri {
+    /// RFC 3261 §19.1.4: user and password compare case-sensitively after
+    /// decoding; host case-insensitively; an explicit port never equals an
+    /// absent one; `user`, `ttl`, `method`, `maddr` and `transport` must match
+    /// when either side has them; other parameters only when both have them;
+    /// headers must all match, in any order.
+    fn eq(&self, other: &Self) -> bool {
+        if self.secure != other.secure
+            || !decoded_eq(&self.user, &other.user)
+            || !decoded_eq(&self.password, &other.password)
+            || self.host != other.host
+            || self.port != other.port
+        {
+            return false;
+        }
+        for special in ["user", "ttl", "method", "maddr", "transport"] {
+            let a = self.params.find(special);
+            let b = other.params.find(special);
+            match (a, b) {
+                (None, None) => {}
+                (Some(a), Some(b)) => {
+                    if !param_values_eq(a.value.as_deref(), b.value.as_deref()) {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+        }
+        for p in self.params.iter() {
+            if let Some(q) = other.params.find(&p.name) {
+                if !param_values_eq(p.value.as_deref(), q.value.as_deref()) {
+                    return false;
+                }
+            }
+        }
+        if self.headers.len() != other.headers.len() {
+            return false;
+        }
+        self.headers.iter().all(|h| {
+            other.headers.find(&h.name).is_some_and(|o| {
+                percent_decode(h.value.as_deref().unwrap_or("")) == percent_decode(o.value.as_deref().unwrap_or(""))
+            })
+        })
+    }
+}
+
+/// A `tel:` URI (RFC 3966).
+#[derive(Debug, Clone, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct TelUri {
+    /// The number as written (`+1-201-555-0123`, or a local number).
+    pub number: ByteString,
+    /// Parameters (`;phone-context=...`, `;ext=...`).
+    pub params: Params,
+}
+
+impl TelUri {
+    /// Whether the number is global (starts with `+`).
+    pub fn is_global(&self) -> bool {
+        self.number.starts_with('+')
+    }
+
+    fn digits(&self) -> String {
+        self.number.chars().filter(|c| !matches!(c, '-' | '.' | '(' | ')')).collect()
+    }
+}
+
+impl PartialEq for TelUri {
+    /// RFC 3966 §4: numbers compare without visual separators; parameters
+    /// compare as unordered sets, names and values case-insensitively.
+    fn eq(&self, other: &Self) -> bool {
+        self.digits().eq_ignore_ascii_case(&other.digits())
+            && self.params.len() == other.params.len()
+            && self.params.iter().all(|p| {
+                other.params.find(&p.name).is_some_and(|q| param_values_eq(p.value.as_deref(), q.value.as_deref()))
+            })
+    }
+}
+
+/// A URI: SIP/SIPS, tel, or any other absolute URI kept as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Uri {
+    /// `sip:` or `sips:`.
+    Sip(SipUri),
+    /// `tel:`.
+    Tel(TelUri),
+    /// Another scheme (`http:`, `urn:`...), kept verbatim.
+    Other(ByteString),
+}
+
+impl Uri {
+    /// Parses a full URI (with parameters and headers).
+    pub fn parse(s: &str) -> Result<Uri, ParseError> {
+        let src = ByteString::from(s);
+        parse_uri(&src, &src, true).map_err(|k| ParseError::new(k, 0))
+    }
+
+    /// The SIP URI, if this is one.
+    pub fn as_sip(&self) -> Option<&SipUri> {
+        match self {
+            Uri::Sip(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// The scheme, lower-case for SIP/SIPS/tel.
+    pub fn scheme(&self) -> &str {
+        match self {
+            Uri::Sip(u) if u.secure => "sips",
+            Uri::Sip(_) => "sip",
+            Uri::Tel(_) => "tel",
+            Uri::Other(s) => s.split(':').next().unwrap_or(""),
+        }
+    }
+
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Uri::Sip(u) => u.write(out),
+            Uri::Tel(t) => {
+                out.extend_from_slice(b"tel:");
+                out.extend_from_slice(t.number.as_bytes());
+                t.params.write(out, b';');
+            }
+            Uri::Other(s) => out.extend_from_slice(s.as_bytes()),
+        }
+    }
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut v = Vec::new();
+        self.write(&mut v);
+        f.write_str(&String::from_utf8_lossy(&v))
+    }
+}
+
+impl std::str::FromStr for Uri {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uri::parse(s)
+    }
+}
+
+#[inline]
+fn is_unreserved(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '!' | '~' | '*' | '\'' | '(' | ')')
+}
+
+fn valid_escapes(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if i + 2 >= b.len() {
+                return false;
+            }
+            if !(b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit()) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+fn is_user_char(c: char) -> bool {
+    is_unreserved(c) || matches!(c, '%' | '&' | '=' | '+' | '$' | ',' | ';' | '?' | '/')
+}
+
+fn is_password_char(c: char) -> bool {
+    is_unreserved(c) || matches!(c, '%' | '&' | '=' | '+' | '$' | ',')
+}
+
+fn is_paramchar(c: char) -> bool {
+    is_unreserved(c) || matches!(c, '%' | '[' | ']' | '/' | ':' | '&' | '+' | '$')
+}
+
+fn is_hnv_char(c: char) -> bool {
+    is_unreserved(c) || matches!(c, '%' | '[' | ']' | '/' | '?' | ':' | '+' | '$')
+}
+
+/// Parses the whole of `s` (a slice of `src`) as a URI. With `full`, URI
+/// parameters and headers are allowed (name-addr, Request-URI); without,
+/// parsing stops before `;` and `?` (addr-spec in From/To/Contact), and the
+/// rest must be empty.
+pub(crate) fn parse_uri(src: &ByteString, s: &str, full: bool) -> Result<Uri, ErrorKind> {
+    let colon = s.find(':').ok_or(ErrorKind::InvalidUri)?;
+    let scheme = &s[..colon];
+    let rest = &s[colon + 1..];
+    if scheme.is_empty()
+        || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    {
+        return Err(ErrorKind::InvalidUri);
+    }
+    if eq_ic(scheme, "sip") || eq_ic(scheme, "sips") {
+        parse_sip_uri(src, rest, scheme.len() == 4, full).map(Uri::Sip)
+    } else if eq_ic(scheme, "tel") {
+        let end = rest.find(';').unwrap_or(rest.len());
+        let number = &rest[..end];
+        if number.is_empty()
+            || !number.bytes().all(|b| {
+                b.is_ascii_hexdigit() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#' | b'p' | b'w')
+            })
+        {
+            return Err(ErrorKind::InvalidUri);
+        }
+        let params = uri_params(src, &rest[end..])?;
+        Ok(Uri::Tel(TelUri { number: sub(src, number), params }))
+    } else {
+        if rest.is_empty() || rest.contains(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '"') {
+            return Err(ErrorKind::InvalidUri);
+        }
+        Ok(Uri::Other(sub(src, s)))
+    }
+}
+
+fn uri_params(src: &ByteString, mut s: &str) -> Result<Params, ErrorKind> {
+    let mut params = Vec::new();
+    while let Some(r) = s.strip_prefix(';') {
+        let end = r.find([';', '?']).unwrap_or(r.len());
+        let item = &r[..end];
+        let (name, value) = match item.find('=') {
+            Some(eq) => (&item[..eq], Some(&item[eq + 1..])),
+            None => (item, None),
+        };
+        if name.is_empty() || !name.chars().all(is_paramchar) || !valid_escapes(name) {
+            return Err(ErrorKind::InvalidUri);
+        }
+        if let Some(v) = value {
+            if v.is_empty() || !v.chars().all(is_paramchar) || !valid_escapes(v) {
+                return Err(ErrorKind::InvalidUri);
+            }
+        }
+        params.push(Param { name: sub(src, name), value: value.map(|v| sub(src, v)) });
+        s = &r[end..];
+    }
+    if s.is_empty() { Ok(Params(params)) } else { Err(ErrorKind::InvalidUri) }
+}
+
+fn parse_sip_uri(src: &ByteString, s: &str, secure: bool, full: bool) -> Result<SipUri, ErrorKind> {
+    // userinfo: everything before the last '@' that precedes the hostport.
+    // With `full`, the user part may hold ';' and '?', so find '@' first.
+    let at = if full {
+        s.find('@')
+    } else {
+        let limit = s.find([';', '?']).unwrap_or(s.len());
+        s[..limit].find('@')
+    };
+    let (user, password, hostpart) = match at {
+        Some(at) => {
+            let info = &s[..at];
+            let (user, pw) = match info.find(':') {
+                Some(c) => (&info[..c], Some(&info[c + 1..])),
+                None => (info, None),
+            };
+            if user.is_empty() || !user.chars().all(is_user_char) || !valid_escapes(user) {
+                return Err(ErrorKind::InvalidUri);
+            }
+            if let Some(pw) = pw {
+                if !pw.chars().all(is_password_char) || !valid_escapes(pw) {
+                    return Err(ErrorKind::InvalidUri);
+                }
+            }
+            (Some(sub(src, user)), pw.map(|p| sub(src, p)), &s[at + 1..])
+        }
+        None => (None, None, s),
+    };
+    let (host, port, rest) = parse_hostport(src, hostpart, false)?;
+    if !full {
+        if !rest.is_empty() {
+            return Err(ErrorKind::InvalidUri);
+        }
+        return Ok(SipUri { secure, user, password, host, port, params: Params::new(), headers: Params::new() });
+    }
+    let qmark = rest.find('?').unwrap_or(rest.len());
+    let params = uri_params(src, &rest[..qmark])?;
+    let mut headers = Vec::new();
+    if qmark < rest.len() {
+        for item in rest[qmark + 1..].split('&') {
+            let eq = item.find('=').ok_or(ErrorKind::InvalidUri)?;
+            let (n, v) = (&item[..eq], &item[eq + 1..]);
+            if n.is_empty() || !n.chars().all(is_hnv_char) || !v.chars().all(is_hnv_char) || !valid_escapes(item) {
+                return Err(ErrorKind::InvalidUri);
+            }
+            headers.push(Param { name: sub(src, n), value: Some(sub(src, v)) });
+        }
+    }
+    Ok(SipUri { secure, user, password, host, port, params, headers: Params(headers) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sip(s: &str) -> SipUri {
+        match Uri::parse(s).unwrap() {
+            Uri::Sip(u) => u,
+            other => panic!("not sip: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parts() {
+        let u = sip("sips:alice:secret@[2001:db8::1]:5061;transport=tcp;lr?subject=hi&priority=urgent");
+        assert!(u.secure);
+        assert_eq!(u.user.as_deref(), Some("alice"));
+        assert_eq!(u.password.as_deref(), Some("secret"));
+        assert_eq!(u.host, Host::Ipv6("2001:db8::1".parse().unwrap()));
+        assert_eq!(u.port, Some(5061));
+        assert_eq!(u.transport(), Some("tcp"));
+        assert!(u.lr());
+        assert_eq!(u.headers.value("priority"), Some("urgent"));
+        let t = Uri::parse("tel:+1-201-555-0123;ext=12").unwrap();
+        assert!(matches!(&t, Uri::Tel(t) if t.is_global() && t.params.value("ext") == Some("12")));
+    }
+
+    // RFC 3261 §19.1.4 examples.
+    #[test]
+    fn rfc3261_equal() {
+        let pairs = [
+            ("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp"),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
+            ("sip:carol@chicago.com;newparam=5", "sip:carol@chicago.com;security=on"),
+            (
+                "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+                "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
+            ),
+            (
+                "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+                "sip:alice@atlanta.com?priority=urgent&subject=project%20x",
+            ),
+        ];
+        for (a, b) in pairs {
+            assert_eq!(Uri::parse(a).unwrap(), Uri::parse(b).unwrap(), "{a} == {b}");
+        }
+    }
+
+    #[test]
+    fn rfc3261_not_equal() {
+        let pairs = [
+            ("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP"),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com:6000;transport=tcp"),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com?Subject=next%20meeting"),
+            ("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"),
+        ];
+        for (a, b) in pairs {
+            assert_ne!(Uri::parse(a).unwrap(), Uri::parse(b).unwrap(), "{a} != {b}");
+        }
+    }
+
+    #[test]
+    fn rejects() {
+        for bad in ["sip:", "sip:@host", "sip:user@", "sip:host:99999", "sip:a@b c", "sip:user@host;=x", "sip:u%zz@h"] {
+            assert!(Uri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn print_round_trip() {
+        for s in [
+            "sip:alice@atlanta.com:5060;transport=udp?x=y&z=w",
+            "sips:[::1]",
+            "tel:+15555;phone-context=x",
+            "urn:service:sos",
+        ] {
+            assert_eq!(Uri::parse(s).unwrap().to_string(), s);
+        }
+    }
+}
