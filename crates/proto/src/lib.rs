@@ -1,9 +1,15 @@
 //! # sipact-proto
 //!
-//! The sans-IO SIP protocol core: transactions (RFC 3261 §17), dialogs
-//! (§12), INVITE sessions, registration and digest authentication, as plain
-//! state machines that take input and the current time and hand back output.
-//! Built on [`sipact_message`]. Its contents arrive with the issue
-//! "sipact-proto: the sans-IO protocol core"; this crate is the place for it.
+//! The sans-IO SIP protocol core: transactions (RFC 3261 §17 with RFC 6026),
+//! dialogs (§12), INVITE sessions, registration and digest authentication,
+//! as plain state machines that take input and the current time and hand
+//! back output. No sockets, no clock, no runtime: time is an argument and
+//! randomness comes from an injected [`Rng`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod auth;
+pub mod rand;
+
+pub use rand::{Rng, SplitMix64};
 pub use sipact_message as message;
