@@ -255,6 +255,9 @@ impl fmt::Display for NameAddr {
 }
 
 /// A Contact value: `*` or an address.
+// `Any` is rare and `Addr` the normal case: boxing would cost an allocation
+// per Contact for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Contact {
@@ -948,11 +951,8 @@ fn name_addr<'a>(src: &ByteString, s: &'a str, addr_spec: bool) -> VRes<'a, Name
     } else {
         // Display name as tokens separated by LWS, or an addr-spec.
         let mut t = s;
-        loop {
-            match token(t) {
-                Ok((r, _)) => t = skip_ws(r),
-                Err(_) => break,
-            }
+        while let Ok((r, _)) = token(t) {
+            t = skip_ws(r);
         }
         if t.starts_with('<') {
             let name = s[..s.len() - t.len()].trim_end_matches(is_ws);
@@ -1063,12 +1063,13 @@ fn auths<'a>(src: &ByteString, s: &'a str) -> Result<Vec<Auth>, &'a str> {
                 }
                 Some(next) => {
                     // A new challenge starts with `scheme LWS name=`.
-                    if let Ok((rest, _)) = token(next) {
-                        if rest.starts_with(is_ws) && !skip_ws(rest).starts_with('=') {
-                            out.push(cur);
-                            s = next;
-                            break;
-                        }
+                    if let Ok((rest, _)) = token(next)
+                        && rest.starts_with(is_ws)
+                        && !skip_ws(rest).starts_with('=')
+                    {
+                        out.push(cur);
+                        s = next;
+                        break;
                     }
                     r = next;
                 }
@@ -1077,7 +1078,7 @@ fn auths<'a>(src: &ByteString, s: &'a str) -> Result<Vec<Auth>, &'a str> {
     }
 }
 
-fn call_id<'a>(s: &'a str) -> Result<&'a str, &'a str> {
+fn call_id(s: &str) -> Result<&str, &str> {
     let v = s.trim_matches(is_ws);
     let ok = !v.is_empty() && {
         let mut parts = v.splitn(2, '@');
@@ -1185,7 +1186,14 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
             }
             out.push(Header::CSeq(CSeq { seq, method: Method::from_src(src, m) }));
         }
-        N::MaxForwards => out.push(Header::MaxForwards(single_u32(v)?)),
+        N::MaxForwards => {
+            // RFC 3261 §20.22: a value in 0..=255 (RFC 4475 §3.1.2.4 scalar02).
+            let n = single_u32(v)?;
+            if n > 255 {
+                return Err(skip_ws(v));
+            }
+            out.push(Header::MaxForwards(n));
+        }
         N::ContentLength => out.push(Header::ContentLength(single_u32(v)?)),
         N::RSeq => out.push(Header::RSeq(single_u32(v)?)),
         N::Expires | N::MinExpires => {

@@ -464,6 +464,10 @@ fn parse_message(input: Bytes, limits: &Limits, strict: bool) -> Result<(SipMess
     // Start line.
     let sl_end = hs.find('\n').unwrap_or(hs.len());
     let start_line = hs[..sl_end].strip_suffix('\r').unwrap_or(&hs[..sl_end]);
+    // Start line: status line or request line. Read before the headers so
+    // that an unreadable start line is reported first, in strict and lenient
+    // parsing alike.
+    let start = parse_start_line(&head, start_line, lead)?;
     let mut pos = sl_end + 1;
 
     // Header lines, with folding.
@@ -548,22 +552,38 @@ fn parse_message(input: Bytes, limits: &Limits, strict: bool) -> Result<(SipMess
         }
     };
 
-    // Start line: status line or request line.
-    let msg = if start_line.len() >= 4 && start_line[..4].eq_ignore_ascii_case("SIP/") {
+    let msg = match start {
+        Start::Response { version, status, reason } => {
+            SipMessage::Response(Response { version, status, reason, headers, body })
+        }
+        Start::Request { method, uri, version } => SipMessage::Request(Request { method, uri, version, headers, body }),
+    };
+    Ok((msg, errors))
+}
+
+/// A parsed start line.
+enum Start {
+    Request { method: Method, uri: Uri, version: Version },
+    Response { version: Version, status: u16, reason: ByteString },
+}
+
+/// Parses a status line or a request line (`lead` is its offset in the input).
+fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<Start, ParseError> {
+    if start_line.len() >= 4 && start_line[..4].eq_ignore_ascii_case("SIP/") {
         let mut parts = start_line.splitn(3, ' ');
         let v = parts.next().unwrap_or("");
         let code = parts.next().unwrap_or("");
         let reason = parts.next().unwrap_or("");
         let version = parse_version(v).ok_or(ParseError::new(ErrorKind::InvalidVersion, lead))?;
+        let code_err = ParseError::new(ErrorKind::InvalidStatusCode, lead + v.len() + 1);
         if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(ParseError::new(ErrorKind::InvalidStatusCode, lead + v.len() + 1));
+            return Err(code_err);
         }
-        let status: u16 =
-            code.parse().map_err(|_| ParseError::new(ErrorKind::InvalidStatusCode, lead + v.len() + 1))?;
+        let status: u16 = code.parse().map_err(|_| code_err.clone())?;
         if !(100..=699).contains(&status) {
-            return Err(ParseError::new(ErrorKind::InvalidStatusCode, lead + v.len() + 1));
+            return Err(code_err);
         }
-        SipMessage::Response(Response { version, status, reason: sub(&head, reason), headers, body })
+        Ok(Start::Response { version, status, reason: sub(head, reason) })
     } else {
         let mut parts = start_line.split(' ');
         let (Some(m), Some(u), Some(v), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -573,11 +593,18 @@ fn parse_message(input: Bytes, limits: &Limits, strict: bool) -> Result<(SipMess
             return Err(ParseError::new(ErrorKind::InvalidMethod, lead));
         }
         let uri_off = lead + m.len() + 1;
-        let uri = parse_uri(&head, u, true).map_err(|k| ParseError::new(k, uri_off))?;
+        let uri = parse_uri(head, u, true).map_err(|k| ParseError::new(k, uri_off))?;
+        // RFC 3261 §19.1.1 (table): URI headers are not allowed in a
+        // Request-URI (RFC 4475 §3.1.2.11 escruri).
+        if let Uri::Sip(s) = &uri
+            && !s.headers.is_empty()
+        {
+            let q = u.find('?').unwrap_or(0);
+            return Err(ParseError::new(ErrorKind::InvalidUri, uri_off + q));
+        }
         let version = parse_version(v).ok_or(ParseError::new(ErrorKind::InvalidVersion, uri_off + u.len() + 1))?;
-        SipMessage::Request(Request { method: Method::from_src(&head, m), uri, version, headers, body })
-    };
-    Ok((msg, errors))
+        Ok(Start::Request { method: Method::from_src(head, m), uri, version })
+    }
 }
 
 /// Replaces each CRLF/LF followed by white space with a single space.

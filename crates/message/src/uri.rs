@@ -10,7 +10,7 @@ use crate::param::{Param, Params};
 use crate::text::{eq_ic, percent_decode, sub};
 
 /// A host: domain name, IPv4 address or IPv6 reference.
-#[derive(Debug, Clone, Eq, Hash)]
+#[derive(Debug, Clone, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Host {
     /// A domain name, as written.
@@ -28,6 +28,28 @@ impl PartialEq for Host {
             (Host::Ipv4(a), Host::Ipv4(b)) => a == b,
             (Host::Ipv6(a), Host::Ipv6(b)) => a == b,
             _ => false,
+        }
+    }
+}
+
+impl std::hash::Hash for Host {
+    /// Consistent with `PartialEq`: domain names hash case-insensitively.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Host::Domain(d) => {
+                0u8.hash(state);
+                for b in d.bytes() {
+                    b.to_ascii_lowercase().hash(state);
+                }
+            }
+            Host::Ipv4(a) => {
+                1u8.hash(state);
+                a.hash(state);
+            }
+            Host::Ipv6(a) => {
+                2u8.hash(state);
+                a.hash(state);
+            }
         }
     }
 }
@@ -244,33 +266,35 @@ impl PartialEq for SipUri {
             return false;
         }
         for special in ["user", "ttl", "method", "maddr", "transport"] {
-            let a = self.params.find(special);
-            let b = other.params.find(special);
-            match (a, b) {
-                (None, None) => {}
-                (Some(a), Some(b)) => {
-                    if !param_values_eq(a.value.as_deref(), b.value.as_deref()) {
-                        return false;
-                    }
-                }
-                _ => return false,
+            if self.params.contains(special) != other.params.contains(special) {
+                return false;
             }
         }
-        for p in self.params.iter() {
-            if let Some(q) = other.params.find(&p.name) {
-                if !param_values_eq(p.value.as_deref(), q.value.as_deref()) {
-                    return false;
-                }
-            }
-        }
-        if self.headers.len() != other.headers.len() {
+        // Each parameter present on both sides must match (any value of a
+        // repeated name may, so the comparison stays symmetric and reflexive).
+        let params_match = |a: &Params, b: &Params| {
+            a.iter().all(|p| {
+                let mut same_name = b.iter().filter(|q| eq_ic(&q.name, &p.name)).peekable();
+                same_name.peek().is_none() || same_name.any(|q| param_values_eq(p.value.as_deref(), q.value.as_deref()))
+            })
+        };
+        if !params_match(&self.params, &other.params) || !params_match(&other.params, &self.params) {
             return false;
         }
-        self.headers.iter().all(|h| {
-            other.headers.find(&h.name).is_some_and(|o| {
-                percent_decode(h.value.as_deref().unwrap_or("")) == percent_decode(o.value.as_deref().unwrap_or(""))
+        // Headers are never ignored: each must be present on the other side,
+        // names case-insensitively and values after decoding.
+        let headers_in = |a: &Params, b: &Params| {
+            a.iter().all(|h| {
+                b.iter().any(|o| {
+                    eq_ic(&o.name, &h.name)
+                        && percent_decode(h.value.as_deref().unwrap_or(""))
+                            == percent_decode(o.value.as_deref().unwrap_or(""))
+                })
             })
-        })
+        };
+        self.headers.len() == other.headers.len()
+            && headers_in(&self.headers, &other.headers)
+            && headers_in(&other.headers, &self.headers)
     }
 }
 
@@ -460,10 +484,10 @@ fn uri_params(src: &ByteString, mut s: &str) -> Result<Params, ErrorKind> {
         if name.is_empty() || !name.chars().all(is_paramchar) || !valid_escapes(name) {
             return Err(ErrorKind::InvalidUri);
         }
-        if let Some(v) = value {
-            if v.is_empty() || !v.chars().all(is_paramchar) || !valid_escapes(v) {
-                return Err(ErrorKind::InvalidUri);
-            }
+        if let Some(v) = value
+            && (v.is_empty() || !v.chars().all(is_paramchar) || !valid_escapes(v))
+        {
+            return Err(ErrorKind::InvalidUri);
         }
         params.push(Param { name: sub(src, name), value: value.map(|v| sub(src, v)) });
         s = &r[end..];
@@ -490,10 +514,10 @@ fn parse_sip_uri(src: &ByteString, s: &str, secure: bool, full: bool) -> Result<
             if user.is_empty() || !user.chars().all(is_user_char) || !valid_escapes(user) {
                 return Err(ErrorKind::InvalidUri);
             }
-            if let Some(pw) = pw {
-                if !pw.chars().all(is_password_char) || !valid_escapes(pw) {
-                    return Err(ErrorKind::InvalidUri);
-                }
+            if let Some(pw) = pw
+                && (!pw.chars().all(is_password_char) || !valid_escapes(pw))
+            {
+                return Err(ErrorKind::InvalidUri);
             }
             (Some(sub(src, user)), pw.map(|p| sub(src, p)), &s[at + 1..])
         }
