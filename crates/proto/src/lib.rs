@@ -10,6 +10,13 @@
 
 pub mod auth;
 pub mod rand;
+pub mod transaction;
+pub mod transport;
+pub mod util;
 
 pub use rand::{Rng, SplitMix64};
 pub use sipact_message as message;
+pub use transaction::{
+    Role, Timer, TimerConfig, TransactionError, TransactionLayer, Transmit, TxConfig, TxEvent, TxKey, TxKind, TxState,
+};
+pub use transport::{FlowId, Peer, TransportKind};

@@ -1,0 +1,1039 @@
+//! The transaction layer (RFC 3261 §17, with the RFC 6026 Accepted states).
+//!
+//! Sans-IO: [`TransactionLayer`] takes received messages, commands from the
+//! transaction user and the current time; it hands back [`Transmit`]s (bytes
+//! and a destination), [`TxEvent`]s for the transaction user, and the
+//! instant of its earliest timer. It never reads a clock.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use sipact_message::{
+    CSeq, ErrorKind, Header, Headers, Host, Limits, Method, ParseError, Request, Response, SipMessage, Uri, Via,
+};
+
+use crate::transport::{FlowId, Peer};
+use crate::util::{BRANCH_COOKIE, response_for, stamp_via};
+
+/// Timer values (RFC 3261 §17.1.1.1 and Table 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerConfig {
+    /// RTT estimate, default 500 ms.
+    pub t1: Duration,
+    /// Longest retransmit interval for non-INVITE requests and INVITE responses, default 4 s.
+    pub t2: Duration,
+    /// Longest time a message stays in the network, default 5 s.
+    pub t4: Duration,
+    /// Timer D on unreliable transports, at least 32 s (default 32 s).
+    pub d: Duration,
+}
+
+impl Default for TimerConfig {
+    fn default() -> Self {
+        TimerConfig {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+            d: Duration::from_secs(32),
+        }
+    }
+}
+
+impl TimerConfig {
+    /// 64 * T1: timers B, F, H, J (unreliable), L and M.
+    pub fn t1x64(&self) -> Duration {
+        self.t1 * 64
+    }
+}
+
+/// The transaction timers, named as in RFC 3261 (and RFC 6026 for L and M).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Timer {
+    /// INVITE request retransmit (client, unreliable).
+    A,
+    /// INVITE transaction timeout (client).
+    B,
+    /// Wait for response retransmits (client INVITE, Completed).
+    D,
+    /// Non-INVITE request retransmit (client, unreliable).
+    E,
+    /// Non-INVITE transaction timeout (client).
+    F,
+    /// INVITE final response retransmit (server, unreliable).
+    G,
+    /// Wait for ACK (server INVITE).
+    H,
+    /// Wait for ACK retransmits (server INVITE, Confirmed).
+    I,
+    /// Wait for request retransmits (server non-INVITE, Completed).
+    J,
+    /// Wait for response retransmits (client non-INVITE, Completed).
+    K,
+    /// Wait for INVITE retransmits after a 2xx (server, Accepted; RFC 6026).
+    L,
+    /// Wait for 2xx retransmits (client INVITE, Accepted; RFC 6026).
+    M,
+}
+
+const TIMERS: usize = 12;
+
+impl Timer {
+    fn idx(self) -> usize {
+        self as usize
+    }
+}
+
+/// Which side of the transaction this stack is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// We sent the request.
+    Client,
+    /// We received the request.
+    Server,
+}
+
+/// The four transaction machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TxKind {
+    /// INVITE client transaction (§17.1.1).
+    ClientInvite,
+    /// Non-INVITE client transaction (§17.1.2).
+    ClientNonInvite,
+    /// INVITE server transaction (§17.2.1).
+    ServerInvite,
+    /// Non-INVITE server transaction (§17.2.2).
+    ServerNonInvite,
+}
+
+/// Transaction states (RFC 3261 §17 and RFC 6026 `Accepted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TxState {
+    /// Client INVITE sent, nothing received.
+    Calling,
+    /// Client non-INVITE sent, or server non-INVITE received, no response yet.
+    Trying,
+    /// A provisional response was received or sent.
+    Proceeding,
+    /// A final non-2xx (INVITE) or any final (non-INVITE) response was exchanged.
+    Completed,
+    /// A 2xx to an INVITE was exchanged (RFC 6026).
+    Accepted,
+    /// Server INVITE: the ACK for a non-2xx arrived.
+    Confirmed,
+    /// Gone.
+    Terminated,
+}
+
+/// Identifies a transaction: branch, method (ACK counted as INVITE) and, on
+/// the server side, the top Via sent-by (§17.2.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TxKey {
+    /// Client or server.
+    pub role: Role,
+    /// The branch (or a synthesised RFC 2543 key).
+    pub branch: ByteString,
+    /// The method; CANCEL has its own transactions.
+    pub method: Method,
+    /// Server side: the sent-by of the top Via.
+    pub sent_by: ByteString,
+}
+
+/// Bytes to send, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub peer: Peer,
+    /// The printed message.
+    pub data: Bytes,
+}
+
+/// What the transaction layer tells its user.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum TxEvent {
+    /// A new request created a server transaction; answer it with
+    /// [`TransactionLayer::send_response`].
+    Request {
+        /// The server transaction.
+        key: TxKey,
+        /// The request, its top Via stamped with `received`/`rport`.
+        request: Request,
+        /// Where it came from.
+        peer: Peer,
+    },
+    /// An ACK outside any transaction: the ACK for a 2xx (§17.2.1 hands it to the TU).
+    Ack {
+        /// The ACK.
+        request: Request,
+        /// Where it came from.
+        peer: Peer,
+    },
+    /// A CANCEL matched a server INVITE transaction still without a final
+    /// response. The layer has answered the CANCEL with 200; the TU should
+    /// answer the INVITE with 487 (§9.2).
+    Cancelled {
+        /// The INVITE server transaction.
+        invite: TxKey,
+        /// The CANCEL.
+        request: Request,
+    },
+    /// A response for a client transaction (including 2xx retransmissions
+    /// in the Accepted state, which the TU must ACK).
+    Response {
+        /// The client transaction.
+        key: TxKey,
+        /// The response.
+        response: Response,
+    },
+    /// A response matching no transaction (for instance a 2xx retransmitted
+    /// after Timer M): the dialog layer may still ACK it.
+    StrayResponse {
+        /// The response.
+        response: Response,
+        /// Where it came from.
+        peer: Peer,
+    },
+    /// Timer B or F fired: no final response (the TU treats it as a 408).
+    Timeout {
+        /// The client transaction.
+        key: TxKey,
+    },
+    /// Timer H fired: the ACK for our non-2xx final never came.
+    NoAck {
+        /// The server transaction.
+        key: TxKey,
+    },
+    /// The transport failed for this transaction (the TU treats it as a 503,
+    /// RFC 3261 §8.1.3.1).
+    TransportError {
+        /// The transaction.
+        key: TxKey,
+    },
+    /// The transaction is gone; its key will not be used again.
+    Terminated {
+        /// The transaction.
+        key: TxKey,
+        /// Its kind.
+        kind: TxKind,
+    },
+}
+
+/// Errors of commands given to the transaction layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransactionError {
+    /// No transaction with that key.
+    #[error("no such transaction")]
+    NoTransaction,
+    /// The request has no top Via with an RFC 3261 branch.
+    #[error("request has no Via with a z9hG4bK branch")]
+    MissingBranch,
+    /// A transaction with that branch already exists.
+    #[error("a transaction with this branch already exists")]
+    Duplicate,
+    /// ACK is never sent in a transaction; use [`TransactionLayer::send_stateless`].
+    #[error("ACK is not sent in a client transaction")]
+    AckNotAllowed,
+    /// The response does not fit the transaction's state.
+    #[error("cannot send a {status} response in state {state:?}")]
+    InvalidState {
+        /// The transaction's state.
+        state: TxState,
+        /// The status of the response.
+        status: u16,
+    },
+    /// The request has no CSeq/Call-ID/From/To to build from.
+    #[error("request lacks {0}")]
+    MissingHeader(&'static str),
+}
+
+#[derive(Debug)]
+struct Tx {
+    kind: TxKind,
+    state: TxState,
+    peer: Peer,
+    reliable: bool,
+    request: Request,
+    request_bytes: Bytes,
+    last_response: Option<Bytes>,
+    last_status: u16,
+    ack_bytes: Option<Bytes>,
+    interval: Duration,
+    timers: [Option<Instant>; TIMERS],
+    /// Client INVITE: a CANCEL was asked for before any provisional (§9.1).
+    cancel_pending: bool,
+}
+
+/// Settings of a transaction layer.
+#[derive(Debug, Clone)]
+pub struct TxConfig {
+    /// Timer values.
+    pub timers: TimerConfig,
+    /// Message size limits for [`TransactionLayer::handle_bytes`].
+    pub limits: Limits,
+    /// Option tags this UA supports: a request that `Require`s another gets 420 (§8.2.2.3).
+    pub supported: Vec<String>,
+    /// `Server`/`User-Agent` value for responses the layer makes itself.
+    pub server: Option<String>,
+}
+
+impl Default for TxConfig {
+    fn default() -> Self {
+        TxConfig {
+            timers: TimerConfig::default(),
+            limits: Limits::default(),
+            supported: ["100rel", "timer", "replaces", "norefersub"].iter().map(|s| s.to_string()).collect(),
+            server: None,
+        }
+    }
+}
+
+/// The transaction layer: all client and server transactions of a UA.
+#[derive(Debug)]
+pub struct TransactionLayer {
+    config: TxConfig,
+    txs: HashMap<TxKey, Tx>,
+    heap: BinaryHeap<Reverse<Deadline>>,
+    seq: u64,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<TxEvent>,
+}
+
+/// A timer deadline in the heap, ordered by time then insertion.
+#[derive(Debug)]
+struct Deadline {
+    at: Instant,
+    seq: u64,
+    timer: Timer,
+    key: TxKey,
+}
+
+impl PartialEq for Deadline {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Deadline {}
+impl PartialOrd for Deadline {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Deadline {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+fn top_via(h: &Headers) -> Option<&Via> {
+    h.via()
+}
+
+fn sent_by(via: &Via) -> ByteString {
+    let mut s = via.host.to_string();
+    if let Some(p) = via.port {
+        s.push(':');
+        s.push_str(&p.to_string());
+    }
+    ByteString::from(s)
+}
+
+/// Response destination for a server transaction (RFC 3261 §18.2.2, RFC 3581 §4).
+fn response_peer(req: &Request, source: Peer) -> Peer {
+    if source.transport.is_reliable() {
+        return source;
+    }
+    let Some(via) = top_via(&req.headers) else { return source };
+    if via.rport().is_some() {
+        return source;
+    }
+    let port = via.port.unwrap_or(5060);
+    Peer { addr: SocketAddr::new(source.addr.ip(), port), ..source }
+}
+
+impl TransactionLayer {
+    /// A layer with `config`.
+    pub fn new(config: TxConfig) -> Self {
+        TransactionLayer {
+            config,
+            txs: HashMap::new(),
+            heap: BinaryHeap::new(),
+            seq: 0,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TxConfig {
+        &self.config
+    }
+
+    /// Number of live transactions.
+    pub fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    /// Whether no transaction is live.
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    /// The state of a transaction.
+    pub fn state(&self, key: &TxKey) -> Option<TxState> {
+        self.txs.get(key).map(|t| t.state)
+    }
+
+    /// The deadline of `timer` in a transaction, if armed.
+    pub fn timer(&self, key: &TxKey, timer: Timer) -> Option<Instant> {
+        self.txs.get(key).and_then(|t| t.timers[timer.idx()])
+    }
+
+    /// The original request of a transaction.
+    pub fn request(&self, key: &TxKey) -> Option<&Request> {
+        self.txs.get(key).map(|t| &t.request)
+    }
+
+    /// Next bytes to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Next event for the transaction user.
+    pub fn poll_event(&mut self) -> Option<TxEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest armed timer.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        // Drop stale heap entries so the answer is exact.
+        while let Some(Reverse(d)) = self.heap.peek() {
+            let live = self.txs.get(&d.key).is_some_and(|t| t.timers[d.timer.idx()] == Some(d.at));
+            if live {
+                return Some(d.at);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    fn arm(&mut self, key: &TxKey, timer: Timer, at: Instant) {
+        if let Some(tx) = self.txs.get_mut(key) {
+            tx.timers[timer.idx()] = Some(at);
+            self.seq += 1;
+            self.heap.push(Reverse(Deadline { at, seq: self.seq, timer, key: key.clone() }));
+        }
+    }
+
+    fn disarm(tx: &mut Tx, timer: Timer) {
+        tx.timers[timer.idx()] = None;
+    }
+
+    fn terminate(&mut self, key: &TxKey) {
+        if let Some(tx) = self.txs.remove(key) {
+            self.events.push_back(TxEvent::Terminated { key: key.clone(), kind: tx.kind });
+        }
+    }
+
+    fn send(&mut self, peer: Peer, data: Bytes) {
+        self.transmits.push_back(Transmit { peer, data });
+    }
+
+    /// Sends bytes outside any transaction: the ACK for a 2xx, a 2xx
+    /// retransmission the TU drives, or a stateless response.
+    pub fn send_stateless(&mut self, peer: Peer, msg: &SipMessage) {
+        self.send(peer, msg.to_bytes());
+    }
+
+    // ----- client side -------------------------------------------------
+
+    /// Starts a client transaction for `req` towards `peer`. The request must
+    /// carry a top Via whose branch starts with `z9hG4bK`.
+    pub fn send_request(&mut self, now: Instant, req: Request, peer: Peer) -> Result<TxKey, TransactionError> {
+        if req.method == Method::Ack {
+            return Err(TransactionError::AckNotAllowed);
+        }
+        let branch = top_via(&req.headers)
+            .and_then(|v| v.branch())
+            .filter(|b| b.starts_with(BRANCH_COOKIE))
+            .ok_or(TransactionError::MissingBranch)?;
+        let key = TxKey {
+            role: Role::Client,
+            branch: ByteString::from(branch),
+            method: req.method.clone(),
+            sent_by: ByteString::new(),
+        };
+        if self.txs.contains_key(&key) {
+            return Err(TransactionError::Duplicate);
+        }
+        let invite = req.method == Method::Invite;
+        let reliable = peer.transport.is_reliable();
+        let bytes = req.to_bytes();
+        let t = self.config.timers;
+        self.txs.insert(
+            key.clone(),
+            Tx {
+                kind: if invite { TxKind::ClientInvite } else { TxKind::ClientNonInvite },
+                state: if invite { TxState::Calling } else { TxState::Trying },
+                peer,
+                reliable,
+                request: req,
+                request_bytes: bytes.clone(),
+                last_response: None,
+                last_status: 0,
+                ack_bytes: None,
+                interval: t.t1,
+                timers: [None; TIMERS],
+                cancel_pending: false,
+            },
+        );
+        self.send(peer, bytes);
+        if invite {
+            // §17.1.1.2: "If an unreliable transport is being used, the client
+            // transaction MUST start timer A with a value of T1." / "...MUST set timer B to 64*T1".
+            if !reliable {
+                self.arm(&key, Timer::A, now + t.t1);
+            }
+            self.arm(&key, Timer::B, now + t.t1x64());
+        } else {
+            // §17.1.2.2: timer F = 64*T1; timer E = T1 for unreliable transports.
+            if !reliable {
+                self.arm(&key, Timer::E, now + t.t1);
+            }
+            self.arm(&key, Timer::F, now + t.t1x64());
+        }
+        Ok(key)
+    }
+
+    /// Cancels a client INVITE transaction (RFC 3261 §9.1): builds the
+    /// CANCEL and sends it in its own client transaction, once a provisional
+    /// response has arrived (deferred until then). Returns the CANCEL's key
+    /// when it was sent now; `Ok(None)` when deferred or when a final
+    /// response already arrived (nothing to cancel).
+    pub fn cancel(&mut self, now: Instant, invite: &TxKey) -> Result<Option<TxKey>, TransactionError> {
+        let tx = self.txs.get_mut(invite).ok_or(TransactionError::NoTransaction)?;
+        if tx.kind != TxKind::ClientInvite {
+            return Err(TransactionError::NoTransaction);
+        }
+        match tx.state {
+            TxState::Calling => {
+                tx.cancel_pending = true;
+                Ok(None)
+            }
+            TxState::Proceeding => {
+                let (cancel, peer) = (build_cancel(&tx.request)?, tx.peer);
+                self.send_request(now, cancel, peer).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn client_response(&mut self, now: Instant, key: TxKey, resp: Response) {
+        let t = self.config.timers;
+        let Some(tx) = self.txs.get_mut(&key) else { return };
+        let status = resp.status;
+        match (tx.kind, tx.state) {
+            (TxKind::ClientInvite, TxState::Calling | TxState::Proceeding) => {
+                Self::disarm(tx, Timer::A);
+                if status < 200 {
+                    // §17.1.1.2: "If the client transaction receives a provisional
+                    // response while in the Calling state, it transitions to the
+                    // Proceeding state." Timer B keeps running.
+                    tx.state = TxState::Proceeding;
+                    let send_cancel = std::mem::take(&mut tx.cancel_pending);
+                    let (req, peer) = (tx.request.clone(), tx.peer);
+                    self.events.push_back(TxEvent::Response { key: key.clone(), response: resp });
+                    if send_cancel {
+                        if let Ok(cancel) = build_cancel(&req) {
+                            let _ = self.send_request(now, cancel, peer);
+                        }
+                    }
+                } else if status < 300 {
+                    // RFC 6026 §8.4: a 2xx moves the transaction to Accepted and
+                    // starts Timer M = 64*T1; the 2xx goes to the TU.
+                    tx.state = TxState::Accepted;
+                    Self::disarm(tx, Timer::B);
+                    self.events.push_back(TxEvent::Response { key: key.clone(), response: resp });
+                    self.arm(&key, Timer::M, now + t.t1x64());
+                } else {
+                    // §17.1.1.2: "When in either the Calling or Proceeding states,
+                    // reception of a response with status code from 300-699 MUST
+                    // cause the client transaction to transition to Completed. The
+                    // client transaction MUST pass the received response up to the
+                    // TU, and the client transaction MUST generate an ACK request."
+                    tx.state = TxState::Completed;
+                    Self::disarm(tx, Timer::B);
+                    let ack = build_ack(&tx.request, &resp).to_bytes();
+                    tx.ack_bytes = Some(ack.clone());
+                    let (peer, reliable) = (tx.peer, tx.reliable);
+                    self.send(peer, ack);
+                    self.events.push_back(TxEvent::Response { key: key.clone(), response: resp });
+                    // "Timer D ... at least 32 seconds for unreliable transports,
+                    // and a value of zero seconds for reliable transports."
+                    if reliable {
+                        self.terminate(&key);
+                    } else {
+                        self.arm(&key, Timer::D, now + t.d);
+                    }
+                }
+            }
+            (TxKind::ClientInvite, TxState::Accepted) => {
+                // RFC 6026 §8.4: further 2xx are passed to the TU; others are discarded.
+                if (200..300).contains(&status) {
+                    self.events.push_back(TxEvent::Response { key, response: resp });
+                }
+            }
+            (TxKind::ClientInvite, TxState::Completed) => {
+                // §17.1.1.2: "Any retransmissions of the final response that are
+                // received while in the Completed state MUST cause the ACK to be
+                // re-passed to the transport layer for retransmission, but the
+                // newly received response MUST NOT be passed up to the TU."
+                if status >= 300 {
+                    if let Some(ack) = tx.ack_bytes.clone() {
+                        let peer = tx.peer;
+                        self.send(peer, ack);
+                    }
+                }
+            }
+            (TxKind::ClientNonInvite, TxState::Trying | TxState::Proceeding) => {
+                if status < 200 {
+                    // §17.1.2.2: provisional → Proceeding, passed up.
+                    tx.state = TxState::Proceeding;
+                    self.events.push_back(TxEvent::Response { key, response: resp });
+                } else {
+                    // §17.1.2.2: final → Completed, passed up, Timer K = T4
+                    // (unreliable) or zero (reliable).
+                    tx.state = TxState::Completed;
+                    Self::disarm(tx, Timer::E);
+                    Self::disarm(tx, Timer::F);
+                    let reliable = tx.reliable;
+                    self.events.push_back(TxEvent::Response { key: key.clone(), response: resp });
+                    if reliable {
+                        self.terminate(&key);
+                    } else {
+                        self.arm(&key, Timer::K, now + t.t4);
+                    }
+                }
+            }
+            // Completed non-INVITE: retransmissions absorbed.
+            _ => {}
+        }
+    }
+
+    // ----- server side -------------------------------------------------
+
+    /// Sends a response in a server transaction. 1xx keep it Proceeding; a
+    /// 2xx to an INVITE moves it to Accepted (the TU retransmits the 2xx by
+    /// calling this again until the ACK comes, §13.3.1.4); other finals move
+    /// it to Completed.
+    pub fn send_response(&mut self, now: Instant, key: &TxKey, resp: Response) -> Result<(), TransactionError> {
+        let t = self.config.timers;
+        let tx = self.txs.get_mut(key).ok_or(TransactionError::NoTransaction)?;
+        let status = resp.status;
+        let bytes = resp.to_bytes();
+        let peer = tx.peer;
+        match (tx.kind, tx.state) {
+            (TxKind::ServerInvite, TxState::Proceeding) => {
+                tx.last_response = Some(bytes.clone());
+                tx.last_status = status;
+                self.transmits.push_back(Transmit { peer, data: bytes });
+                if status < 200 {
+                    // §17.2.1: "The TU passes any number of provisional responses
+                    // to the server transaction."
+                } else if status < 300 {
+                    // RFC 6026 §8.5: 2xx → Accepted, Timer L = 64*T1.
+                    tx.state = TxState::Accepted;
+                    self.arm(key, Timer::L, now + t.t1x64());
+                } else {
+                    // §17.2.1: 300-699 → Completed; Timer G = T1 (unreliable),
+                    // Timer H = 64*T1.
+                    tx.state = TxState::Completed;
+                    tx.interval = t.t1;
+                    if !tx.reliable {
+                        self.arm(key, Timer::G, now + t.t1);
+                    }
+                    self.arm(key, Timer::H, now + t.t1x64());
+                }
+                Ok(())
+            }
+            (TxKind::ServerInvite, TxState::Accepted) if (200..300).contains(&status) => {
+                // RFC 6026 §8.5: 2xx retransmissions from the TU pass through.
+                tx.last_response = Some(bytes.clone());
+                self.transmits.push_back(Transmit { peer, data: bytes });
+                Ok(())
+            }
+            (TxKind::ServerNonInvite, TxState::Trying | TxState::Proceeding) => {
+                tx.last_response = Some(bytes.clone());
+                tx.last_status = status;
+                self.transmits.push_back(Transmit { peer, data: bytes });
+                if status < 200 {
+                    tx.state = TxState::Proceeding;
+                } else {
+                    // §17.2.2: final → Completed; Timer J = 64*T1 (unreliable) or zero.
+                    tx.state = TxState::Completed;
+                    if tx.reliable {
+                        self.terminate(key);
+                    } else {
+                        self.arm(key, Timer::J, now + t.t1x64());
+                    }
+                }
+                Ok(())
+            }
+            (_, state) => Err(TransactionError::InvalidState { state, status }),
+        }
+    }
+
+    fn server_key(req: &Request) -> Option<TxKey> {
+        let via = top_via(&req.headers)?;
+        let method = if req.method == Method::Ack { Method::Invite } else { req.method.clone() };
+        match via.branch() {
+            Some(b) if b.starts_with(BRANCH_COOKIE) => {
+                Some(TxKey { role: Role::Server, branch: ByteString::from(b), method, sent_by: sent_by(via) })
+            }
+            _ => {
+                // RFC 2543 fallback (§17.2.3): match on Call-ID, From tag, CSeq
+                // number and the top Via.
+                let h = &req.headers;
+                let key =
+                    format!("2543:{}:{}:{}", h.call_id()?, h.from().and_then(|f| f.tag()).unwrap_or(""), h.cseq()?.seq);
+                Some(TxKey { role: Role::Server, branch: ByteString::from(key), method, sent_by: sent_by(via) })
+            }
+        }
+    }
+
+    fn new_server_tx(&mut self, key: &TxKey, req: &Request, peer: Peer) {
+        let invite = req.method == Method::Invite;
+        self.txs.insert(
+            key.clone(),
+            Tx {
+                kind: if invite { TxKind::ServerInvite } else { TxKind::ServerNonInvite },
+                state: if invite { TxState::Proceeding } else { TxState::Trying },
+                peer: response_peer(req, peer),
+                reliable: peer.transport.is_reliable(),
+                request: req.clone(),
+                request_bytes: Bytes::new(),
+                last_response: None,
+                last_status: 0,
+                ack_bytes: None,
+                interval: self.config.timers.t1,
+                timers: [None; TIMERS],
+                cancel_pending: false,
+            },
+        );
+    }
+
+    fn server_request(&mut self, now: Instant, mut req: Request, peer: Peer) {
+        stamp_via(&mut req, &peer);
+        let Some(key) = Self::server_key(&req) else { return };
+        let t = self.config.timers;
+        if req.method == Method::Ack {
+            match self.txs.get_mut(&key) {
+                Some(tx) if tx.kind == TxKind::ServerInvite && tx.state == TxState::Completed => {
+                    // §17.2.1: "If an ACK is received while the server transaction is
+                    // in the Completed state, the server transaction MUST transition
+                    // to the Confirmed state. ... timer I is set to fire in T4
+                    // seconds for unreliable transports, and zero seconds for
+                    // reliable transports."
+                    tx.state = TxState::Confirmed;
+                    Self::disarm(tx, Timer::G);
+                    Self::disarm(tx, Timer::H);
+                    if tx.reliable {
+                        self.terminate(&key);
+                    } else {
+                        self.arm(&key, Timer::I, now + t.t4);
+                    }
+                }
+                // Confirmed: "any ACKs that are received are absorbed".
+                Some(tx) if tx.kind == TxKind::ServerInvite && tx.state == TxState::Confirmed => {}
+                _ => self.events.push_back(TxEvent::Ack { request: req, peer }),
+            }
+            return;
+        }
+        if let Some(tx) = self.txs.get(&key) {
+            // A retransmission: §17.2.1 / §17.2.2 resend the last response, if
+            // any; RFC 6026 §8.7: absorbed in Accepted.
+            let resend = match tx.state {
+                TxState::Proceeding | TxState::Completed => tx.last_response.clone(),
+                _ => None,
+            };
+            if let Some(bytes) = resend {
+                let p = tx.peer;
+                self.send(p, bytes);
+            }
+            return;
+        }
+        // A new request.
+        if req.method == Method::Cancel {
+            self.new_server_tx(&key, &req, peer);
+            let invite_key = TxKey { method: Method::Invite, ..key.clone() };
+            let status = match self.txs.get(&invite_key) {
+                Some(inv) if inv.kind == TxKind::ServerInvite => {
+                    if inv.state == TxState::Proceeding {
+                        self.events.push_back(TxEvent::Cancelled { invite: invite_key.clone(), request: req.clone() });
+                    }
+                    200
+                }
+                // §9.2: "If the UAS did not find a matching transaction for the
+                // CANCEL ..., it SHOULD respond to the CANCEL with a 481".
+                _ => 481,
+            };
+            let resp = self.layer_response(&req, status);
+            let _ = self.send_response(now, &key, resp);
+            return;
+        }
+        // §8.2.2.3: Require with an extension we do not support → 420 listing it.
+        let unsupported: Vec<ByteString> = req
+            .headers
+            .iter()
+            .filter_map(|h| match h {
+                Header::Require(tags) => Some(tags.iter()),
+                _ => None,
+            })
+            .flatten()
+            .filter(|t| !self.config.supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
+            .cloned()
+            .collect();
+        // §8.2.2.1: an unknown Request-URI scheme → 416.
+        let bad_scheme = matches!(req.uri, Uri::Other(_));
+        self.new_server_tx(&key, &req, peer);
+        if bad_scheme || !unsupported.is_empty() {
+            let mut resp = self.layer_response(&req, if bad_scheme { 416 } else { 420 });
+            if !bad_scheme {
+                resp.headers.push(Header::Unsupported(unsupported));
+            }
+            let _ = self.send_response(now, &key, resp);
+            return;
+        }
+        if req.method == Method::Invite {
+            // §17.2.1: "the server transaction MUST generate a 100 (Trying)
+            // response unless it knows that the TU will generate a provisional
+            // or final response within 200 ms". We send it at once.
+            let trying = response_for(&req, 100, None);
+            let _ = self.send_response(now, &key, trying);
+        }
+        self.events.push_back(TxEvent::Request { key, request: req, peer });
+    }
+
+    fn layer_response(&self, req: &Request, status: u16) -> Response {
+        let mut resp = response_for(req, status, Some("sipact-tl"));
+        if let Some(s) = &self.config.server {
+            resp.headers.push(Header::Server(ByteString::from(s.as_str())));
+        }
+        resp
+    }
+
+    // ----- input -------------------------------------------------------
+
+    /// Feeds a parsed message received from `peer`.
+    pub fn handle_message(&mut self, now: Instant, peer: Peer, msg: SipMessage) {
+        match msg {
+            SipMessage::Request(req) => self.server_request(now, req, peer),
+            SipMessage::Response(resp) => {
+                let key =
+                    top_via(&resp.headers).and_then(|v| v.branch()).zip(resp.headers.cseq()).map(|(b, c)| TxKey {
+                        role: Role::Client,
+                        branch: ByteString::from(b),
+                        method: c.method.clone(),
+                        sent_by: ByteString::new(),
+                    });
+                match key {
+                    Some(k) if self.txs.contains_key(&k) => self.client_response(now, k, resp),
+                    _ => self.events.push_back(TxEvent::StrayResponse { response: resp, peer }),
+                }
+            }
+        }
+    }
+
+    /// Parses and feeds bytes from `peer` (a datagram or a framed stream
+    /// message). A request that parses only partly is answered statelessly:
+    /// 505 for another SIP version, 400 naming the bad header otherwise
+    /// (never for ACK). Responses that do not parse are dropped. The parse
+    /// error is returned for logging.
+    pub fn handle_bytes(&mut self, now: Instant, peer: Peer, data: Bytes) -> Result<(), ParseError> {
+        let (msg, errors) = SipMessage::parse_lenient(data, &self.config.limits)?;
+        let Some(err) = errors.into_iter().next() else {
+            self.handle_message(now, peer, msg);
+            return Ok(());
+        };
+        if let SipMessage::Request(req) = &msg {
+            let h = &req.headers;
+            let can_answer = req.method != Method::Ack
+                && h.via().is_some()
+                && h.from().is_some()
+                && h.to().is_some()
+                && h.call_id().is_some()
+                && h.cseq().is_some();
+            if can_answer {
+                let mut req = req.clone();
+                stamp_via(&mut req, &peer);
+                let (status, reason) = match err.kind {
+                    ErrorKind::UnsupportedVersion => (505, None),
+                    _ => (400, Some(err.reason_phrase())),
+                };
+                let mut resp = self.layer_response(&req, status);
+                if let Some(r) = reason {
+                    resp.reason = ByteString::from(r);
+                }
+                self.send(response_peer(&req, peer), resp.to_bytes());
+            }
+        }
+        Err(err)
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse(d)) = self.heap.peek() {
+            if d.at > now {
+                break;
+            }
+            let Some(Reverse(Deadline { at, timer, key, .. })) = self.heap.pop() else { break };
+            let live = self.txs.get(&key).is_some_and(|t| t.timers[timer.idx()] == Some(at));
+            if live {
+                if let Some(tx) = self.txs.get_mut(&key) {
+                    tx.timers[timer.idx()] = None;
+                }
+                self.fire(at, timer, key);
+            }
+        }
+    }
+
+    fn fire(&mut self, at: Instant, timer: Timer, key: TxKey) {
+        let t = self.config.timers;
+        let Some(tx) = self.txs.get_mut(&key) else { return };
+        match timer {
+            Timer::A => {
+                // §17.1.1.2: "When timer A fires, the client transaction MUST
+                // retransmit the request ... and reset the timer with a value of 2*T1."
+                if tx.state == TxState::Calling {
+                    tx.interval *= 2;
+                    let (peer, bytes, next) = (tx.peer, tx.request_bytes.clone(), at + tx.interval);
+                    self.send(peer, bytes);
+                    self.arm(&key, Timer::A, next);
+                }
+            }
+            Timer::E => {
+                // §17.1.2.2: retransmit; in Trying the interval doubles up to
+                // T2; in Proceeding it is T2.
+                if matches!(tx.state, TxState::Trying | TxState::Proceeding) {
+                    tx.interval = if tx.state == TxState::Trying { (tx.interval * 2).min(t.t2) } else { t.t2 };
+                    let (peer, bytes, next) = (tx.peer, tx.request_bytes.clone(), at + tx.interval);
+                    self.send(peer, bytes);
+                    self.arm(&key, Timer::E, next);
+                }
+            }
+            Timer::G => {
+                // §17.2.1: "If timer G fires, the response is passed to the
+                // transport layer once more for retransmission, and timer G is
+                // set to fire in MIN(2*T1, T2) seconds."
+                if tx.state == TxState::Completed {
+                    tx.interval = (tx.interval * 2).min(t.t2);
+                    let next = at + tx.interval;
+                    if let Some(bytes) = tx.last_response.clone() {
+                        let peer = tx.peer;
+                        self.send(peer, bytes);
+                    }
+                    self.arm(&key, Timer::G, next);
+                }
+            }
+            Timer::B | Timer::F => {
+                // §17.1.1.2 / §17.1.2.2: timeout reported to the TU, transaction terminated.
+                self.events.push_back(TxEvent::Timeout { key: key.clone() });
+                self.terminate(&key);
+            }
+            Timer::H => {
+                // §17.2.1: "If timer H fires while in the Completed state, ...
+                // the server transaction MUST transition to the Terminated
+                // state, and MUST indicate to the TU that a transaction failure
+                // has occurred."
+                self.events.push_back(TxEvent::NoAck { key: key.clone() });
+                self.terminate(&key);
+            }
+            Timer::D | Timer::I | Timer::J | Timer::K | Timer::L | Timer::M => self.terminate(&key),
+        }
+    }
+
+    /// A send to `key`'s destination failed: the transaction ends and the
+    /// TU hears [`TxEvent::TransportError`] (§17.1.4, §17.2.4).
+    pub fn handle_send_error(&mut self, key: &TxKey) {
+        if self.txs.contains_key(key) {
+            self.events.push_back(TxEvent::TransportError { key: key.clone() });
+            self.terminate(key);
+        }
+    }
+
+    /// A connection closed: client transactions pinned to it end with
+    /// [`TxEvent::TransportError`]; server transactions on it can no longer
+    /// answer and end too. Dialogs are not touched.
+    pub fn handle_flow_closed(&mut self, flow: FlowId) {
+        let mut dead: Vec<TxKey> =
+            self.txs.iter().filter(|(_, tx)| tx.peer.flow == Some(flow)).map(|(k, _)| k.clone()).collect();
+        dead.sort_by(|a, b| a.branch.cmp(&b.branch));
+        for key in dead {
+            self.handle_send_error(&key);
+        }
+    }
+}
+
+/// The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): same
+/// Request-URI, Call-ID, From, CSeq number and top Via as the INVITE, the To
+/// of the response, the INVITE's Route headers.
+pub fn build_ack(invite: &Request, resp: &Response) -> Request {
+    let mut ack = Request::new(Method::Ack, invite.uri.clone());
+    let h = &invite.headers;
+    if let Some(v) = h.via() {
+        ack.headers.push(Header::Via(v.clone()));
+    }
+    ack.headers.push(Header::MaxForwards(70));
+    for hdr in h.iter() {
+        match hdr {
+            Header::From(_) | Header::CallId(_) | Header::Route(_) => ack.headers.push(hdr.clone()),
+            Header::CSeq(c) => ack.headers.push(Header::CSeq(CSeq { seq: c.seq, method: Method::Ack })),
+            _ => {}
+        }
+    }
+    if let Some(to) = resp.headers.to() {
+        ack.headers.push(Header::To(to.clone()));
+    }
+    ack
+}
+
+/// A CANCEL for `invite` (RFC 3261 §9.1): same Request-URI, Call-ID, To,
+/// From, CSeq number and top Via (so the same branch), and its Route headers.
+pub fn build_cancel(invite: &Request) -> Result<Request, TransactionError> {
+    let mut c = Request::new(Method::Cancel, invite.uri.clone());
+    let h = &invite.headers;
+    let via = h.via().ok_or(TransactionError::MissingBranch)?;
+    c.headers.push(Header::Via(via.clone()));
+    c.headers.push(Header::MaxForwards(70));
+    let mut has_cseq = false;
+    for hdr in h.iter() {
+        match hdr {
+            Header::From(_) | Header::To(_) | Header::CallId(_) | Header::Route(_) => c.headers.push(hdr.clone()),
+            Header::CSeq(cs) => {
+                has_cseq = true;
+                c.headers.push(Header::CSeq(CSeq { seq: cs.seq, method: Method::Cancel }))
+            }
+            _ => {}
+        }
+    }
+    if !has_cseq {
+        return Err(TransactionError::MissingHeader("CSeq"));
+    }
+    Ok(c)
+}
+
+/// A new branch: the magic cookie and `len` random characters.
+pub fn new_branch(rng: &mut dyn crate::Rng) -> String {
+    format!("{BRANCH_COOKIE}{}", rng.token(16))
+}
+
+/// A Via for a request we send.
+pub fn local_via(transport: crate::TransportKind, host: Host, port: u16, branch: &str) -> Via {
+    let mut v = Via::new(transport.via_token(), host, Some(port), branch);
+    v.params.set("rport", None);
+    v
+}
