@@ -1,6 +1,5 @@
 //! Helpers for building messages shared by the layers.
 
-use bytestring::ByteString;
 use sipact_message::{Header, Host, Request, Response};
 
 use crate::transport::Peer;
