@@ -526,10 +526,21 @@ impl TransactionLayer {
             }
             TxState::Proceeding => {
                 let (cancel, peer) = (build_cancel(&tx.request)?, tx.peer);
-                self.send_request(now, cancel, peer).map(Some)
+                let key = self.send_request(now, cancel, peer)?;
+                self.arm_cancel_timeout(now, invite);
+                Ok(Some(key))
             }
             _ => Ok(None),
         }
+    }
+
+    /// §9.1: "If there is no final response for the original request in
+    /// 64*T1 seconds ..., the client SHOULD then consider the original
+    /// transaction cancelled and SHOULD destroy the client transaction
+    /// handling the original request." Timer B serves for that.
+    fn arm_cancel_timeout(&mut self, now: Instant, invite: &TxKey) {
+        let at = now + self.config.timers.t1x64();
+        self.arm(invite, Timer::B, at);
     }
 
     fn client_response(&mut self, now: Instant, key: TxKey, resp: Response) {
@@ -542,15 +553,21 @@ impl TransactionLayer {
                 if status < 200 {
                     // §17.1.1.2: "If the client transaction receives a provisional
                     // response while in the Calling state, it transitions to the
-                    // Proceeding state." Timer B keeps running.
+                    // Proceeding state." Timer B only times out the Calling state
+                    // ("If the client transaction is still in the Calling state
+                    // when timer B fires"): a ringing INVITE may last longer.
+                    if tx.state == TxState::Calling {
+                        Self::disarm(tx, Timer::B);
+                    }
                     tx.state = TxState::Proceeding;
                     let send_cancel = std::mem::take(&mut tx.cancel_pending);
                     let (req, peer) = (tx.request.clone(), tx.peer);
                     self.events.push_back(TxEvent::Response { key: key.clone(), response: resp });
-                    if send_cancel {
-                        if let Ok(cancel) = build_cancel(&req) {
-                            let _ = self.send_request(now, cancel, peer);
-                        }
+                    if send_cancel
+                        && let Ok(cancel) = build_cancel(&req)
+                        && self.send_request(now, cancel, peer).is_ok()
+                    {
+                        self.arm_cancel_timeout(now, &key);
                     }
                 } else if status < 300 {
                     // RFC 6026 §8.4: a 2xx moves the transaction to Accepted and
@@ -581,22 +598,19 @@ impl TransactionLayer {
                     }
                 }
             }
-            (TxKind::ClientInvite, TxState::Accepted) => {
-                // RFC 6026 §8.4: further 2xx are passed to the TU; others are discarded.
-                if (200..300).contains(&status) {
-                    self.events.push_back(TxEvent::Response { key, response: resp });
-                }
+            // RFC 6026 §8.4: further 2xx are passed to the TU; others are
+            // discarded (by the last arm).
+            (TxKind::ClientInvite, TxState::Accepted) if (200..300).contains(&status) => {
+                self.events.push_back(TxEvent::Response { key, response: resp });
             }
-            (TxKind::ClientInvite, TxState::Completed) => {
-                // §17.1.1.2: "Any retransmissions of the final response that are
-                // received while in the Completed state MUST cause the ACK to be
-                // re-passed to the transport layer for retransmission, but the
-                // newly received response MUST NOT be passed up to the TU."
-                if status >= 300 {
-                    if let Some(ack) = tx.ack_bytes.clone() {
-                        let peer = tx.peer;
-                        self.send(peer, ack);
-                    }
+            // §17.1.1.2: "Any retransmissions of the final response that are
+            // received while in the Completed state MUST cause the ACK to be
+            // re-passed to the transport layer for retransmission, but the
+            // newly received response MUST NOT be passed up to the TU."
+            (TxKind::ClientInvite, TxState::Completed) if status >= 300 => {
+                if let Some(ack) = tx.ack_bytes.clone() {
+                    let peer = tx.peer;
+                    self.send(peer, ack);
                 }
             }
             (TxKind::ClientNonInvite, TxState::Trying | TxState::Proceeding) => {
@@ -619,7 +633,8 @@ impl TransactionLayer {
                     }
                 }
             }
-            // Completed non-INVITE: retransmissions absorbed.
+            // Completed non-INVITE: retransmissions absorbed; likewise
+            // non-2xx in Accepted and non-finals in Completed (INVITE).
             _ => {}
         }
     }
