@@ -9,14 +9,25 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod dialog;
 pub mod rand;
+pub mod register;
+pub mod session;
 pub mod transaction;
 pub mod transport;
+pub mod ua;
 pub mod util;
 
+pub use auth::{AuthError, Credentials, DigestClient, DigestVerifier, Secret, VerifyError};
+pub use dialog::{Dialog, DialogError, DialogId, DialogState};
 pub use rand::{Rng, SplitMix64};
+pub use register::{RegEvent, RegState, Registration};
+pub use session::{
+    Body, Cause, DescriptionHooks, Direction, InviteSession, Rel100, SessionError, SessionEvent, SessionState,
+};
 pub use sipact_message as message;
 pub use transaction::{
     Role, Timer, TimerConfig, TransactionError, TransactionLayer, Transmit, TxConfig, TxEvent, TxKey, TxKind, TxState,
 };
 pub use transport::{FlowId, Peer, TransportKind};
+pub use ua::{CoreConfig, InviteOptions, UaError, UaEvent, UserAgentCore};

@@ -17,10 +17,10 @@ pub fn response_for(req: &Request, status: u16, to_tag: Option<&str>) -> Respons
             Header::Via(_) | Header::From(_) | Header::CallId(_) | Header::CSeq(_) => resp.headers.push(h.clone()),
             Header::To(to) => {
                 let mut to = to.clone();
-                if let Some(tag) = to_tag {
-                    if to.tag().is_none() {
-                        to.params.set("tag", Some(tag));
-                    }
+                if let Some(tag) = to_tag
+                    && to.tag().is_none()
+                {
+                    to.params.set("tag", Some(tag));
                 }
                 resp.headers.push(Header::To(to));
             }

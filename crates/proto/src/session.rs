@@ -1,0 +1,1816 @@
+//! INVITE sessions: the engine under the SIP.js `Session`.
+//!
+//! An [`InviteSession`] holds one call's state: its dialog, offer/answer
+//! (RFC 3264), reliable provisionals (RFC 3262), re-INVITE and UPDATE
+//! (RFC 3311) with glare handling, session timers (RFC 4028), INFO, REFER
+//! (RFC 3515) and its NOTIFYs. It is sans-IO: it consumes transaction-layer
+//! results and user commands with the current time, and yields [`Out`]
+//! actions, [`SessionEvent`]s and its next deadline. Session descriptions
+//! are produced by [`DescriptionHooks`] (hold and unhold are offer hooks).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use sipact_message::{
+    CSeq, DeltaParams, Header, MediaType, Method, NameAddr, Param, Params, RAck, Request, Response, TokenParams, Uri,
+    Via,
+};
+
+use crate::dialog::{Dialog, DialogId, DialogState};
+use crate::rand::Rng;
+use crate::transaction::{TimerConfig, TxKey};
+use crate::util::response_for;
+
+/// A message body with its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    /// Content-Type.
+    pub content_type: MediaType,
+    /// Bytes.
+    pub data: Bytes,
+}
+
+impl Body {
+    /// An `application/sdp` body.
+    pub fn sdp(data: impl Into<Bytes>) -> Self {
+        Body { content_type: MediaType::new("application", "sdp"), data: data.into() }
+    }
+
+    fn of_request(r: &Request) -> Option<Body> {
+        let ct = r.headers.content_type()?;
+        (!r.body.is_empty()).then(|| Body { content_type: ct.clone(), data: r.body.clone() })
+    }
+
+    fn of_response(r: &Response) -> Option<Body> {
+        let ct = r.headers.content_type()?;
+        (!r.body.is_empty()).then(|| Body { content_type: ct.clone(), data: r.body.clone() })
+    }
+
+    fn is_sdp(&self) -> bool {
+        self.content_type.is("application", "sdp")
+    }
+}
+
+/// Produces and consumes session descriptions. Hold and unhold are offers
+/// made with `hold` set or cleared. Errors are SIP status codes (488...).
+pub trait DescriptionHooks: Send {
+    /// A new offer; `hold` asks for `sendonly` (or `inactive`) media.
+    fn offer(&mut self, hold: bool) -> Result<Body, u16>;
+    /// An answer to `offer`; `hold` keeps our side held.
+    fn answer(&mut self, offer: &Body, hold: bool) -> Result<Body, u16>;
+    /// Applies the peer's answer to our offer.
+    fn apply_answer(&mut self, answer: &Body) -> Result<(), u16>;
+}
+
+/// Why a session failed or ended (the SIP.js causes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Cause {
+    /// Normal hang-up by BYE.
+    Bye,
+    /// CANCEL (sent or received).
+    Canceled,
+    /// 300, 301, 302, 305, 380.
+    Redirected,
+    /// 486, 600.
+    Busy,
+    /// 403, 603.
+    Rejected,
+    /// 404, 604.
+    NotFound,
+    /// 480, 410, 408, 430.
+    Unavailable,
+    /// 484.
+    AddressIncomplete,
+    /// 488, 606.
+    IncompatibleSdp,
+    /// 401/407 without working credentials.
+    AuthenticationError,
+    /// Any other final failure.
+    SipFailureCode,
+    /// The transport failed.
+    ConnectionError,
+    /// No final response in time (Timer B).
+    RequestTimeout,
+    /// Our 2xx was never ACKed.
+    NoAck,
+    /// Our reliable provisional was never PRACKed.
+    NoPrack,
+    /// The dialog could not be kept (481, 408 to an in-dialog request).
+    DialogError,
+    /// The session timer expired without refresh.
+    Expires,
+    /// No answer before the user's timeout.
+    NoAnswer,
+    /// Replaced by another session (RFC 3891).
+    Replaced,
+    /// A bad session description.
+    BadMediaDescription,
+    /// An internal failure.
+    InternalError,
+}
+
+impl Cause {
+    /// The cause for a final failure status (SESSION-API.md table).
+    pub fn from_status(status: u16) -> Cause {
+        match status {
+            300 | 301 | 302 | 305 | 380 => Cause::Redirected,
+            486 | 600 => Cause::Busy,
+            403 | 603 => Cause::Rejected,
+            404 | 604 => Cause::NotFound,
+            480 | 410 | 408 | 430 => Cause::Unavailable,
+            484 => Cause::AddressIncomplete,
+            488 | 606 => Cause::IncompatibleSdp,
+            401 | 407 => Cause::AuthenticationError,
+            487 => Cause::Canceled,
+            _ => Cause::SipFailureCode,
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Which side started the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// We sent the INVITE.
+    Outbound,
+    /// We received it.
+    Inbound,
+}
+
+/// Session states, for [`SessionError::InvalidState`] and inspection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// Outbound INVITE sent, no provisional yet.
+    Calling,
+    /// Outbound, a provisional received.
+    Early,
+    /// Inbound INVITE received, not answered.
+    Incoming,
+    /// Inbound, we sent a 2xx and wait for the ACK.
+    WaitAck,
+    /// Established.
+    Confirmed,
+    /// We sent BYE (or CANCEL) and wait for the end.
+    Terminating,
+    /// Over.
+    Terminated,
+}
+
+/// RFC 3262 policy for an outgoing INVITE or incoming one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rel100 {
+    /// Never reliable provisionals.
+    Unsupported,
+    /// Supported: reliable when the peer requires it (or, inbound, when it supports it).
+    #[default]
+    Supported,
+    /// Required.
+    Required,
+}
+
+/// Errors of user commands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The command is not valid in the session's state (SIP.js `INVALID_STATE_ERROR`).
+    #[error("{op} is not allowed in state {state:?}")]
+    InvalidState {
+        /// The command.
+        op: &'static str,
+        /// The state.
+        state: SessionState,
+    },
+    /// A DTMF tone outside `0-9 A-D * #` and `,`, or a bad duration.
+    #[error("invalid DTMF: {0}")]
+    InvalidDtmf(String),
+    /// The description hooks failed with this status.
+    #[error("session description failed ({0})")]
+    Description(u16),
+    /// An offer/answer exchange is already under way.
+    #[error("an offer/answer exchange is in progress")]
+    Pending,
+}
+
+/// Something that happened to the session.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// A provisional response (outbound) or one we sent (inbound).
+    Progress {
+        /// The response.
+        response: Response,
+    },
+    /// The session is established: the 2xx and, inbound, the ACK.
+    Accepted {
+        /// The 2xx.
+        response: Response,
+        /// The ACK (inbound sessions).
+        ack: Option<Request>,
+    },
+    /// A final non-2xx response to our INVITE (followed by `Failed`).
+    Rejected {
+        /// The response.
+        response: Response,
+        /// The cause.
+        cause: Cause,
+    },
+    /// The session failed before being accepted.
+    Failed {
+        /// The final response, if any.
+        response: Option<Response>,
+        /// The cause.
+        cause: Cause,
+    },
+    /// The session is over. Always last, exactly once.
+    Terminated {
+        /// The cause.
+        cause: Cause,
+    },
+    /// The peer canceled its INVITE.
+    Cancel,
+    /// The peer hung up.
+    Bye {
+        /// The BYE.
+        request: Request,
+    },
+    /// A DTMF tone, sent (`outgoing`) or received by INFO.
+    Dtmf {
+        /// The INFO.
+        request: Request,
+        /// The tone.
+        tone: char,
+        /// Its duration in ms.
+        duration: u32,
+        /// Whether we sent it.
+        outgoing: bool,
+    },
+    /// An INFO other than DTMF.
+    Info {
+        /// The INFO.
+        request: Request,
+    },
+    /// The peer asks us to transfer (we answered 202).
+    Refer {
+        /// The REFER.
+        request: Request,
+    },
+    /// Progress of a REFER we sent, from the peer's NOTIFY sipfrag.
+    ReferProgress {
+        /// Status line code in the sipfrag (0 for the 202/4xx to the REFER itself).
+        status: u16,
+        /// Whether the subscription ended with this NOTIFY.
+        terminated: bool,
+    },
+    /// Hold state changed (after a successful re-INVITE/UPDATE).
+    HoldChanged {
+        /// Whether we hold the peer.
+        local_hold: bool,
+    },
+    /// The peer sent a new offer (re-INVITE or UPDATE) and we answered.
+    Reinvited {
+        /// The request.
+        request: Request,
+    },
+    /// A hold/unhold/re-INVITE of ours failed and was rolled back.
+    RenegotiationFailed {
+        /// The status received.
+        status: u16,
+    },
+    /// The session was refreshed (RFC 4028).
+    Refreshed,
+    /// This session was replaced by `new_session` (RFC 3891) and is ending.
+    Replaced {
+        /// The session that took over.
+        new_session: u64,
+    },
+}
+
+/// Actions for the transaction layer (the caller carries them out).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Out {
+    /// Start a client transaction; the response comes back through
+    /// [`InviteSession::handle_response`] with this `purpose`.
+    Request {
+        /// The request.
+        request: Request,
+        /// What it is for.
+        purpose: Purpose,
+    },
+    /// Answer a server transaction.
+    Response {
+        /// The transaction.
+        key: TxKey,
+        /// The response.
+        response: Response,
+    },
+    /// Send outside transactions: an ACK for a 2xx, or a 2xx retransmission.
+    Ack {
+        /// The ACK.
+        request: Request,
+    },
+    /// Retransmit our 2xx (RFC 3261 §13.3.1.4) through the INVITE server transaction.
+    Retransmit {
+        /// The INVITE server transaction.
+        key: TxKey,
+        /// The 2xx.
+        response: Response,
+    },
+    /// Cancel our INVITE.
+    Cancel {
+        /// The INVITE client transaction.
+        key: TxKey,
+    },
+}
+
+/// What a client request of the session is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// The initial INVITE.
+    Invite,
+    /// A re-INVITE (hold, unhold, refresh, new offer).
+    Reinvite,
+    /// An UPDATE.
+    Update,
+    /// BYE.
+    Bye,
+    /// PRACK.
+    Prack,
+    /// INFO.
+    Info,
+    /// REFER.
+    Refer,
+    /// NOTIFY for a REFER we received.
+    Notify,
+}
+
+/// Local settings of a session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Timer values (T1, T2...).
+    pub timers: TimerConfig,
+    /// RFC 3262 policy.
+    pub rel100: Rel100,
+    /// Session-Expires we ask for (RFC 4028), `None` disables session timers.
+    pub session_expires: Option<u32>,
+    /// Smallest session interval we accept (Min-SE), default 90.
+    pub min_se: u32,
+    /// Our Contact.
+    pub contact: NameAddr,
+    /// Our Via template (transport, host, port); the branch is set per request.
+    pub via: Via,
+    /// User-Agent / Server value.
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Oa {
+    /// No exchange under way.
+    Idle,
+    /// We sent an offer and wait for the answer.
+    LocalOffer,
+    /// The peer sent an offer we have not answered yet.
+    RemoteOffer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum STimer {
+    Rel1xx,
+    NoPrack,
+    Retrans2xx,
+    NoAck,
+    Glare,
+    Refresh,
+    Expire,
+    Dtmf,
+}
+
+#[derive(Debug, Clone)]
+struct Renegotiation {
+    hold: bool,
+    purpose: Purpose,
+    refresh: bool,
+}
+
+/// One INVITE session.
+pub struct InviteSession {
+    id: u64,
+    direction: Direction,
+    state: SessionState,
+    config: SessionConfig,
+    hooks: Box<dyn DescriptionHooks>,
+    invite: Request,
+    invite_key: Option<TxKey>,
+    dialog: Option<Dialog>,
+    early: Vec<Dialog>,
+    oa: Oa,
+    remote_offer: Option<Body>,
+    local_hold: bool,
+    reneg: Option<Renegotiation>,
+    reneg_server: Option<TxKey>,
+    pending_retry: Option<Renegotiation>,
+    timers: Vec<(STimer, Instant)>,
+    interval: Duration,
+    last_2xx: Option<Response>,
+    retrans_key: Option<TxKey>,
+    last_rel1xx: Option<Response>,
+    rseq: u32,
+    prack_pending: bool,
+    last_ack: Option<Request>,
+    cancel_requested: bool,
+    session_interval: Option<u32>,
+    we_refresh: bool,
+    dtmf_queue: VecDeque<(char, u32, u32)>,
+    refer_sub: Option<(TxKey, u32)>,
+    refer_out: bool,
+    out: VecDeque<Out>,
+    events: VecDeque<SessionEvent>,
+    ended: bool,
+    tag: ByteString,
+}
+
+impl fmt::Debug for InviteSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InviteSession")
+            .field("id", &self.id)
+            .field("direction", &self.direction)
+            .field("state", &self.state)
+            .field("dialog", &self.dialog.as_ref().map(|d| &d.id))
+            .finish()
+    }
+}
+
+fn set_body(h: &mut sipact_message::Headers, body_slot: &mut Bytes, body: Option<&Body>) {
+    if let Some(b) = body {
+        h.push(Header::ContentType(b.content_type.clone()));
+        *body_slot = b.data.clone();
+    }
+}
+
+fn sdp_of(b: Option<Body>) -> Option<Body> {
+    b.filter(Body::is_sdp)
+}
+
+const ALLOW: [Method; 10] = [
+    Method::Invite,
+    Method::Ack,
+    Method::Cancel,
+    Method::Bye,
+    Method::Options,
+    Method::Prack,
+    Method::Update,
+    Method::Info,
+    Method::Refer,
+    Method::Notify,
+];
+
+fn supported() -> Header {
+    Header::Supported(["100rel", "timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect())
+}
+
+impl InviteSession {
+    // ----- construction ------------------------------------------------
+
+    /// An outbound session: builds the INVITE (with an offer from `hooks`
+    /// unless `delayed_offer`) and queues it. `request` carries the
+    /// Request-URI, From (with tag), To, Call-ID and any extra headers; the
+    /// session adds Via, CSeq, Contact, Max-Forwards, Supported/Require,
+    /// Allow, Session-Expires and the body.
+    pub fn outbound(
+        id: u64,
+        mut request: Request,
+        config: SessionConfig,
+        mut hooks: Box<dyn DescriptionHooks>,
+        delayed_offer: bool,
+        rng: &mut dyn Rng,
+    ) -> Result<InviteSession, SessionError> {
+        let tag = ByteString::from(request.headers.from().and_then(|f| f.tag()).unwrap_or(""));
+        let mut via = config.via.clone();
+        via.params.set("branch", Some(&crate::transaction::new_branch(rng)));
+        request.headers.push_front(Header::Via(via));
+        request.headers.push(Header::CSeq(CSeq { seq: 1, method: Method::Invite }));
+        request.headers.push(Header::MaxForwards(70));
+        request.headers.push(Header::Contact(sipact_message::Contact::Addr(config.contact.clone())));
+        request.headers.push(Header::Allow(ALLOW.to_vec()));
+        match config.rel100 {
+            Rel100::Required => {
+                request.headers.push(Header::Require(vec![ByteString::from_static("100rel")]));
+                request.headers.push(Header::Supported(
+                    ["timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect(),
+                ));
+            }
+            Rel100::Supported => request.headers.push(supported()),
+            Rel100::Unsupported => request
+                .headers
+                .push(Header::Supported(["timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect())),
+        }
+        if let Some(se) = config.session_expires {
+            request.headers.push(Header::SessionExpires(DeltaParams::new(se)));
+            request.headers.push(Header::MinSe(DeltaParams::new(config.min_se)));
+        }
+        if let Some(ua) = &config.user_agent {
+            request.headers.push(Header::UserAgent(ByteString::from(ua.as_str())));
+        }
+        let mut oa = Oa::Idle;
+        if !delayed_offer {
+            let offer = hooks.offer(false).map_err(SessionError::Description)?;
+            set_body(&mut request.headers, &mut request.body, Some(&offer));
+            oa = Oa::LocalOffer;
+        }
+        let t1 = config.timers.t1;
+        let mut s = InviteSession::blank(id, Direction::Outbound, SessionState::Calling, config, hooks, request, tag);
+        s.oa = oa;
+        s.interval = t1;
+        s.out.push_back(Out::Request { request: s.invite.clone(), purpose: Purpose::Invite });
+        Ok(s)
+    }
+
+    /// An inbound session for an INVITE received in server transaction `key`.
+    /// `local_tag` is the tag we will put in To.
+    pub fn inbound(
+        id: u64,
+        request: Request,
+        key: TxKey,
+        config: SessionConfig,
+        hooks: Box<dyn DescriptionHooks>,
+        local_tag: &str,
+    ) -> InviteSession {
+        let remote_offer = sdp_of(Body::of_request(&request));
+        let mut s = InviteSession::blank(
+            id,
+            Direction::Inbound,
+            SessionState::Incoming,
+            config,
+            hooks,
+            request,
+            ByteString::from(local_tag),
+        );
+        s.invite_key = Some(key);
+        if remote_offer.is_some() {
+            s.oa = Oa::RemoteOffer;
+            s.remote_offer = remote_offer;
+        }
+        s.dialog = Dialog::uas(&s.invite, local_tag, DialogState::Early).ok();
+        s
+    }
+
+    fn blank(
+        id: u64,
+        direction: Direction,
+        state: SessionState,
+        config: SessionConfig,
+        hooks: Box<dyn DescriptionHooks>,
+        invite: Request,
+        tag: ByteString,
+    ) -> InviteSession {
+        InviteSession {
+            id,
+            direction,
+            state,
+            interval: config.timers.t1,
+            config,
+            hooks,
+            invite,
+            invite_key: None,
+            dialog: None,
+            early: Vec::new(),
+            oa: Oa::Idle,
+            remote_offer: None,
+            local_hold: false,
+            reneg: None,
+            reneg_server: None,
+            pending_retry: None,
+            timers: Vec::new(),
+            last_2xx: None,
+            retrans_key: None,
+            last_rel1xx: None,
+            rseq: 0,
+            prack_pending: false,
+            last_ack: None,
+            cancel_requested: false,
+            session_interval: None,
+            we_refresh: false,
+            dtmf_queue: VecDeque::new(),
+            refer_sub: None,
+            refer_out: false,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            ended: false,
+            tag,
+        }
+    }
+
+    // ----- inspection --------------------------------------------------
+
+    /// The session's number.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    /// Outbound or inbound.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+    /// Current state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+    /// The initial INVITE.
+    pub fn request(&self) -> &Request {
+        &self.invite
+    }
+    /// The dialog, once there is one (early or confirmed).
+    pub fn dialog(&self) -> Option<&Dialog> {
+        self.dialog.as_ref()
+    }
+    /// The early dialogs of an outbound session (forking).
+    pub fn early_dialogs(&self) -> &[Dialog] {
+        &self.early
+    }
+    /// Our tag.
+    pub fn local_tag(&self) -> &str {
+        &self.tag
+    }
+    /// Whether we hold the peer.
+    pub fn is_on_hold(&self) -> bool {
+        self.local_hold
+    }
+    /// The negotiated session interval (RFC 4028), if any.
+    pub fn session_interval(&self) -> Option<u32> {
+        self.session_interval
+    }
+    /// Whether the session has ended (Terminated was emitted).
+    pub fn is_terminated(&self) -> bool {
+        self.ended
+    }
+    /// Whether the session timer is armed (for tests and invariants).
+    pub fn has_timers(&self) -> bool {
+        !self.timers.is_empty()
+    }
+    /// The INVITE transaction key.
+    pub fn invite_key(&self) -> Option<&TxKey> {
+        self.invite_key.as_ref()
+    }
+    /// Records the client transaction of the initial INVITE (set by the caller
+    /// after it started the transaction).
+    pub fn set_invite_key(&mut self, key: TxKey) {
+        self.invite_key = Some(key);
+    }
+    /// Replaces the initial INVITE after an authentication retry (new branch,
+    /// next CSeq, credentials added by the caller).
+    pub fn set_invite(&mut self, req: Request) {
+        self.invite = req;
+    }
+
+    /// Next action.
+    pub fn poll_out(&mut self) -> Option<Out> {
+        self.out.pop_front()
+    }
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+    /// Earliest deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.iter().map(|(_, at)| *at).min()
+    }
+
+    fn arm(&mut self, t: STimer, at: Instant) {
+        self.disarm(t);
+        self.timers.push((t, at));
+    }
+    fn disarm(&mut self, t: STimer) {
+        self.timers.retain(|(x, _)| *x != t);
+    }
+
+    fn invalid(&self, op: &'static str) -> SessionError {
+        SessionError::InvalidState { op, state: self.state }
+    }
+
+    fn end(&mut self, cause: Cause) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        self.state = SessionState::Terminated;
+        self.timers.clear();
+        self.dtmf_queue.clear();
+        self.events.push_back(SessionEvent::Terminated { cause });
+    }
+
+    fn fail(&mut self, response: Option<Response>, cause: Cause) {
+        if let Some(r) = &response
+            && r.status >= 300
+        {
+            self.events.push_back(SessionEvent::Rejected { response: r.clone(), cause });
+        }
+        self.events.push_back(SessionEvent::Failed { response, cause });
+        self.end(cause);
+    }
+
+    fn via(&self, rng: &mut dyn Rng) -> Via {
+        let mut via = self.config.via.clone();
+        via.params.set("branch", Some(&crate::transaction::new_branch(rng)));
+        via
+    }
+
+    fn in_dialog(&mut self, method: Method, rng: &mut dyn Rng) -> Option<Request> {
+        let via = self.via(rng);
+        let d = self.dialog.as_mut()?;
+        let mut r = d.request(method, via, None);
+        if let Some(ua) = &self.config.user_agent {
+            r.headers.push(Header::UserAgent(ByteString::from(ua.as_str())));
+        }
+        Some(r)
+    }
+
+    fn with_contact(&self, h: &mut sipact_message::Headers) {
+        h.push(Header::Contact(sipact_message::Contact::Addr(self.config.contact.clone())));
+    }
+
+    fn respond(&self, req: &Request, status: u16) -> Response {
+        let mut r = response_for(req, status, Some(&self.tag));
+        if let Some(ua) = &self.config.user_agent {
+            r.headers.push(Header::Server(ByteString::from(ua.as_str())));
+        }
+        r
+    }
+
+    // ----- outbound: responses to our INVITE ----------------------------
+
+    /// Handles a response to a client request of this session.
+    pub fn handle_response(&mut self, now: Instant, purpose: Purpose, resp: Response, rng: &mut dyn Rng) {
+        match purpose {
+            Purpose::Invite => self.invite_response(now, resp, rng),
+            Purpose::Reinvite | Purpose::Update => self.reneg_response(now, purpose, resp, rng),
+            Purpose::Bye => {
+                if resp.status >= 200 {
+                    self.end(Cause::Bye);
+                }
+            }
+            Purpose::Prack => {
+                if (200..300).contains(&resp.status)
+                    && self.oa == Oa::LocalOffer
+                    && let Some(b) = sdp_of(Body::of_response(&resp))
+                {
+                    let _ = self.hooks.apply_answer(&b);
+                    self.oa = Oa::Idle;
+                }
+            }
+            Purpose::Info | Purpose::Notify => {
+                if matches!(resp.status, 481 | 408) && self.state == SessionState::Confirmed {
+                    self.send_bye(rng);
+                    self.end(Cause::DialogError);
+                }
+            }
+            Purpose::Refer => {
+                if resp.status >= 200 {
+                    self.refer_out = (200..300).contains(&resp.status);
+                    self.events
+                        .push_back(SessionEvent::ReferProgress { status: resp.status, terminated: resp.status >= 300 });
+                }
+            }
+        }
+    }
+
+    fn invite_response(&mut self, now: Instant, resp: Response, rng: &mut dyn Rng) {
+        let status = resp.status;
+        let remote_tag = resp.headers.to().and_then(|t| t.tag()).map(str::to_owned);
+        if status < 200 {
+            if self.state != SessionState::Calling && self.state != SessionState::Early {
+                return;
+            }
+            if status == 100 {
+                return;
+            }
+            self.state = SessionState::Early;
+            if let Some(tag) = &remote_tag {
+                if !self.early.iter().any(|d| *d.id.remote_tag == **tag)
+                    && let Ok(d) = Dialog::uac(&self.invite, &resp)
+                {
+                    self.early.push(d);
+                }
+                if self.dialog.is_none() {
+                    self.dialog = self.early.iter().find(|d| *d.id.remote_tag == **tag).cloned();
+                }
+            }
+            let reliable = resp.headers.requires("100rel") && resp.headers.rseq().is_some();
+            let body = sdp_of(Body::of_response(&resp));
+            self.events.push_back(SessionEvent::Progress { response: resp.clone() });
+            if reliable {
+                self.send_prack(&resp, body, rng);
+            } else if let Some(b) = body {
+                // Early media answer in an unreliable 1xx: apply, but keep the
+                // offer open until the 2xx (RFC 3261 §13.2.1 allows this).
+                if self.oa == Oa::LocalOffer {
+                    let _ = self.hooks.apply_answer(&b);
+                }
+            }
+            if self.cancel_requested {
+                self.cancel_requested = false;
+                if let Some(k) = self.invite_key.clone() {
+                    self.out.push_back(Out::Cancel { key: k });
+                }
+            }
+            return;
+        }
+        if status < 300 {
+            let tag = remote_tag.unwrap_or_default();
+            // A 2xx from a dialog we already confirmed: a retransmission, ACK again.
+            if let Some(d) = &self.dialog
+                && d.state == DialogState::Confirmed
+            {
+                if *d.id.remote_tag == *tag {
+                    if let Some(ack) = self.last_ack.clone() {
+                        self.out.push_back(Out::Ack { request: ack });
+                    }
+                } else {
+                    // Forking: another UAS answered too. ACK it, then BYE it (§13.2.2.4).
+                    self.ack_and_bye_fork(&resp, rng);
+                }
+                return;
+            }
+            if self.state == SessionState::Terminated || self.state == SessionState::Terminating {
+                // A 2xx after we gave up (CANCEL crossed it): ACK and BYE.
+                self.ack_and_bye_fork(&resp, rng);
+                return;
+            }
+            let mut dialog = match self.early.iter().find(|d| *d.id.remote_tag == *tag).cloned() {
+                Some(d) => d,
+                None => match Dialog::uac(&self.invite, &resp) {
+                    Ok(d) => d,
+                    Err(_) => {
+                        self.fail(Some(resp), Cause::DialogError);
+                        return;
+                    }
+                },
+            };
+            dialog.on_response(&Method::Invite, &resp);
+            self.dialog = Some(dialog);
+            self.early.clear();
+            // Offer/answer: the 2xx carries the answer to our offer, or the
+            // offer when the INVITE had none (answer goes in the ACK).
+            let body = sdp_of(Body::of_response(&resp));
+            let mut ack_body = None;
+            match (self.oa, body) {
+                (Oa::LocalOffer, Some(b)) => {
+                    if let Err(code) = self.hooks.apply_answer(&b) {
+                        self.send_ack(None, rng);
+                        self.events.push_back(SessionEvent::Accepted { response: resp.clone(), ack: None });
+                        self.state = SessionState::Confirmed;
+                        self.send_bye_reason(rng, code);
+                        self.end(Cause::BadMediaDescription);
+                        return;
+                    }
+                    self.oa = Oa::Idle;
+                }
+                (Oa::Idle, Some(b)) if self.invite.body.is_empty() => match self.hooks.answer(&b, false) {
+                    Ok(a) => ack_body = Some(a),
+                    Err(_) => {
+                        self.send_ack(None, rng);
+                        self.state = SessionState::Confirmed;
+                        self.events.push_back(SessionEvent::Accepted { response: resp.clone(), ack: None });
+                        self.send_bye(rng);
+                        self.end(Cause::BadMediaDescription);
+                        return;
+                    }
+                },
+                _ => {}
+            }
+            self.send_ack(ack_body.as_ref(), rng);
+            self.state = SessionState::Confirmed;
+            self.negotiate_timer_uac(now, &resp);
+            let ack = self.last_ack.clone();
+            let _ = ack;
+            self.events.push_back(SessionEvent::Accepted { response: resp, ack: None });
+            return;
+        }
+        // 3xx-6xx.
+        if self.state == SessionState::Terminated {
+            return;
+        }
+        if status == 422 && self.config.session_expires.is_some() {
+            // RFC 4028 §7.4: retry with the Min-SE the peer asked for.
+            if let Some(min) = resp.headers.iter().find_map(|h| match h {
+                Header::MinSe(d) => Some(d.delta),
+                _ => None,
+            }) {
+                let mut req = self.invite.clone();
+                req.headers.remove(sipact_message::HeaderName::SessionExpires);
+                req.headers.remove(sipact_message::HeaderName::MinSe);
+                req.headers.push(Header::SessionExpires(DeltaParams::new(min)));
+                req.headers.push(Header::MinSe(DeltaParams::new(min)));
+                self.retry_invite(req, rng);
+                return;
+            }
+        }
+        let cause = if self.cancel_requested || status == 487 { Cause::Canceled } else { Cause::from_status(status) };
+        self.fail(Some(resp), cause);
+    }
+
+    /// Re-sends the initial INVITE as `req` (new branch and CSeq are set
+    /// here), for example after a 422 or with credentials after a 401/407.
+    pub fn retry_invite(&mut self, mut req: Request, rng: &mut dyn Rng) {
+        req.headers.remove(sipact_message::HeaderName::Via);
+        req.headers.push_front(Header::Via(self.via(rng)));
+        let seq = req.headers.cseq().map(|c| c.seq).unwrap_or(1) + 1;
+        req.headers.remove(sipact_message::HeaderName::CSeq);
+        req.headers.push(Header::CSeq(CSeq { seq, method: Method::Invite }));
+        self.invite = req.clone();
+        self.state = SessionState::Calling;
+        self.early.clear();
+        self.dialog = None;
+        self.out.push_back(Out::Request { request: req, purpose: Purpose::Invite });
+    }
+
+    fn ack_and_bye_fork(&mut self, resp: &Response, rng: &mut dyn Rng) {
+        let Ok(mut d) = Dialog::uac(&self.invite, resp) else { return };
+        let seq = self.invite.headers.cseq().map(|c| c.seq);
+        let via = self.via(rng);
+        let ack = d.request(Method::Ack, via, seq);
+        self.out.push_back(Out::Ack { request: ack });
+        let via = self.via(rng);
+        let bye = d.request(Method::Bye, via, None);
+        // The BYE of a dialog we never used: its response is not this session's business.
+        self.out.push_back(Out::Request { request: bye, purpose: Purpose::Info });
+    }
+
+    fn send_ack(&mut self, body: Option<&Body>, rng: &mut dyn Rng) {
+        let seq = self.invite.headers.cseq().map(|c| c.seq);
+        let via = self.via(rng);
+        let Some(d) = self.dialog.as_mut() else { return };
+        let mut ack = d.request(Method::Ack, via, seq);
+        // Credentials used on the INVITE go on the ACK too (§22.1).
+        for h in self.invite.headers.iter() {
+            if matches!(h, Header::Authorization(_) | Header::ProxyAuthorization(_)) {
+                ack.headers.push(h.clone());
+            }
+        }
+        set_body(&mut ack.headers, &mut ack.body, body);
+        self.last_ack = Some(ack.clone());
+        self.out.push_back(Out::Ack { request: ack });
+    }
+
+    fn send_prack(&mut self, resp: &Response, body: Option<Body>, rng: &mut dyn Rng) {
+        let (Some(rseq), Some(cseq)) = (resp.headers.rseq(), resp.headers.cseq()) else { return };
+        let tag = resp.headers.to().and_then(|t| t.tag()).unwrap_or("").to_owned();
+        let via = self.via(rng);
+        let Some(d) = self.early.iter_mut().find(|d| *d.id.remote_tag == *tag) else { return };
+        // RFC 3262 §4: PRACK in the early dialog with RAck.
+        let mut prack = d.request(Method::Prack, via, None);
+        prack.headers.push(Header::RAck(RAck { rseq, cseq: cseq.seq, method: cseq.method.clone() }));
+        // Offer/answer in reliable provisionals (RFC 3262 §5).
+        match (self.oa, body) {
+            (Oa::LocalOffer, Some(b)) => {
+                let _ = self.hooks.apply_answer(&b);
+                self.oa = Oa::Idle;
+            }
+            (Oa::Idle, Some(b)) if self.invite.body.is_empty() => {
+                if let Ok(a) = self.hooks.answer(&b, false) {
+                    set_body(&mut prack.headers, &mut prack.body, Some(&a));
+                }
+            }
+            _ => {}
+        }
+        if let Some(main) = self.dialog.as_mut()
+            && main.id == d.id
+        {
+            main.local_seq = d.local_seq;
+        }
+        self.out.push_back(Out::Request { request: prack, purpose: Purpose::Prack });
+    }
+
+    fn negotiate_timer_uac(&mut self, now: Instant, resp: &Response) {
+        let Some(se) = resp.headers.session_expires() else {
+            // The peer does not do session timers; RFC 4028 §7.2: if we asked,
+            // we may still refresh as UAC.
+            if let Some(asked) = self.config.session_expires
+                && self.invite.headers.session_expires().is_some()
+                && !resp.headers.requires("timer")
+            {
+                self.start_session_timer(now, asked, true);
+            }
+            return;
+        };
+        let we = !matches!(se.refresher(), Some(r) if r.eq_ignore_ascii_case("uas"));
+        self.start_session_timer(now, se.delta, we);
+    }
+
+    fn start_session_timer(&mut self, now: Instant, interval: u32, we_refresh: bool) {
+        self.session_interval = Some(interval);
+        self.we_refresh = we_refresh;
+        let iv = Duration::from_secs(interval.into());
+        if we_refresh {
+            // RFC 4028 §10: refresh at half the interval.
+            self.arm(STimer::Refresh, now + iv / 2);
+            self.disarm(STimer::Expire);
+        } else {
+            // §10: without a refresh, BYE at interval - min(32, interval/3).
+            let slack = Duration::from_secs(u64::from((interval / 3).min(32)));
+            self.arm(STimer::Expire, now + iv - slack);
+            self.disarm(STimer::Refresh);
+        }
+    }
+
+    // ----- inbound: user answers ---------------------------------------
+
+    /// Sends a provisional response (default 180). Reliable (RFC 3262) when
+    /// the INVITE requires 100rel, or supports it and our policy is
+    /// `Required`/`reliable` asked. A body (early media) is our answer, or
+    /// our offer when the INVITE had none.
+    pub fn progress(
+        &mut self,
+        now: Instant,
+        status: u16,
+        body_wanted: bool,
+        reliable_wanted: bool,
+    ) -> Result<(), SessionError> {
+        if self.direction != Direction::Inbound || self.state != SessionState::Incoming || !(101..200).contains(&status)
+        {
+            return Err(self.invalid("progress"));
+        }
+        let Some(key) = self.invite_key.clone() else { return Err(self.invalid("progress")) };
+        if self.prack_pending {
+            return Err(SessionError::Pending);
+        }
+        let h = &self.invite.headers;
+        let reliable = self.config.rel100 != Rel100::Unsupported
+            && (h.requires("100rel")
+                || (h.supports("100rel") && (reliable_wanted || self.config.rel100 == Rel100::Required)));
+        let mut resp = self.respond(&self.invite.clone(), status);
+        self.with_contact(&mut resp.headers);
+        if body_wanted || reliable && self.oa == Oa::RemoteOffer && status == 183 {
+            let body = self.make_answer_or_offer()?;
+            if let Some(b) = body {
+                set_body(&mut resp.headers, &mut resp.body, Some(&b));
+            }
+        }
+        if reliable {
+            self.rseq = if self.rseq == 0 { 1 + (now.elapsed().subsec_nanos() % 1000) } else { self.rseq + 1 };
+            resp.headers.push(Header::Require(vec![ByteString::from_static("100rel")]));
+            resp.headers.push(Header::RSeq(self.rseq));
+            self.prack_pending = true;
+            self.last_rel1xx = Some(resp.clone());
+            self.interval = self.config.timers.t1;
+            // RFC 3262 §3: retransmit with T1 doubling; give up after 64*T1.
+            self.arm(STimer::Rel1xx, now + self.interval);
+            self.arm(STimer::NoPrack, now + self.config.timers.t1x64());
+        }
+        self.out.push_back(Out::Response { key, response: resp.clone() });
+        self.events.push_back(SessionEvent::Progress { response: resp });
+        Ok(())
+    }
+
+    fn make_answer_or_offer(&mut self) -> Result<Option<Body>, SessionError> {
+        match self.oa {
+            Oa::RemoteOffer => {
+                let offer = self.remote_offer.take().ok_or(SessionError::Description(500))?;
+                let a = self.hooks.answer(&offer, self.local_hold).map_err(SessionError::Description)?;
+                self.oa = Oa::Idle;
+                Ok(Some(a))
+            }
+            Oa::Idle if self.invite.body.is_empty() && self.direction == Direction::Inbound => {
+                let o = self.hooks.offer(self.local_hold).map_err(SessionError::Description)?;
+                self.oa = Oa::LocalOffer;
+                Ok(Some(o))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Accepts an inbound session: a 2xx with our answer (or our offer if the
+    /// INVITE had none), retransmitted until the ACK (§13.3.1.4).
+    pub fn accept(&mut self, now: Instant) -> Result<(), SessionError> {
+        if self.direction != Direction::Inbound || self.state != SessionState::Incoming {
+            return Err(self.invalid("accept"));
+        }
+        let Some(key) = self.invite_key.clone() else { return Err(self.invalid("accept")) };
+        let mut resp = self.respond(&self.invite.clone(), 200);
+        self.with_contact(&mut resp.headers);
+        resp.headers.push(Header::Allow(ALLOW.to_vec()));
+        resp.headers.push(supported());
+        let body = if self.oa == Oa::RemoteOffer
+            || (self.oa == Oa::Idle
+                && self.invite.body.is_empty()
+                && self.remote_offer.is_none()
+                && self.last_rel1xx.is_none())
+        {
+            self.make_answer_or_offer()?
+        } else {
+            None
+        };
+        if let Some(b) = &body {
+            set_body(&mut resp.headers, &mut resp.body, Some(b));
+        }
+        // RFC 4028 §9: answer a Session-Expires; we refresh if the UAC did not say.
+        if let Some(se) = self.invite.headers.session_expires().cloned() {
+            let refresher = se.refresher().map(str::to_owned).unwrap_or_else(|| "uas".to_owned());
+            let mut p = Params::new();
+            p.push(Param::new("refresher", refresher.as_str()));
+            resp.headers.push(Header::SessionExpires(DeltaParams { delta: se.delta, comment: None, params: p }));
+            resp.headers.push(Header::Require(vec![ByteString::from_static("timer")]));
+            self.start_session_timer(now, se.delta, refresher == "uas");
+        }
+        if let Some(d) = self.dialog.as_mut() {
+            d.state = DialogState::Confirmed;
+        }
+        self.disarm(STimer::Rel1xx);
+        self.disarm(STimer::NoPrack);
+        self.prack_pending = false;
+        self.last_2xx = Some(resp.clone());
+        self.retrans_key = Some(key.clone());
+        self.state = SessionState::WaitAck;
+        self.interval = self.config.timers.t1;
+        self.arm(STimer::Retrans2xx, now + self.interval);
+        self.arm(STimer::NoAck, now + self.config.timers.t1x64());
+        self.out.push_back(Out::Response { key, response: resp });
+        Ok(())
+    }
+
+    /// Rejects an inbound session with a non-2xx final response (default 480).
+    pub fn reject(&mut self, status: u16, reason: Option<&str>) -> Result<(), SessionError> {
+        if self.direction != Direction::Inbound || self.state != SessionState::Incoming || status < 300 {
+            return Err(self.invalid("reject"));
+        }
+        let Some(key) = self.invite_key.clone() else { return Err(self.invalid("reject")) };
+        let mut resp = self.respond(&self.invite.clone(), status);
+        if let Some(r) = reason {
+            resp.reason = ByteString::from(r);
+        }
+        self.out.push_back(Out::Response { key, response: resp.clone() });
+        self.events.push_back(SessionEvent::Rejected { response: resp.clone(), cause: Cause::from_status(status) });
+        self.events.push_back(SessionEvent::Failed { response: Some(resp), cause: Cause::from_status(status) });
+        self.end(Cause::from_status(status));
+        Ok(())
+    }
+
+    // ----- requests from the peer --------------------------------------
+
+    /// Handles the ACK for our 2xx.
+    pub fn handle_ack(&mut self, now: Instant, ack: Request) {
+        if self.state != SessionState::WaitAck && self.state != SessionState::Confirmed {
+            return;
+        }
+        self.disarm(STimer::Retrans2xx);
+        self.disarm(STimer::NoAck);
+        if let Some(b) = sdp_of(Body::of_request(&ack))
+            && self.oa == Oa::LocalOffer
+        {
+            if self.hooks.apply_answer(&b).is_err() {
+                self.send_bye(&mut crate::rand::SplitMix64::new(now.elapsed().as_nanos() as u64));
+            }
+            self.oa = Oa::Idle;
+        }
+        if self.state == SessionState::WaitAck {
+            self.state = SessionState::Confirmed;
+            let response = self.last_2xx.clone().unwrap_or_else(|| Response::new(200));
+            self.events.push_back(SessionEvent::Accepted { response, ack: Some(ack) });
+        } else if let Some(r) = &self.reneg_server {
+            let _ = r;
+            self.reneg_server = None;
+        }
+    }
+
+    /// Handles CANCEL of our inbound INVITE (the layer answered the CANCEL).
+    pub fn handle_cancel(&mut self) {
+        if self.state != SessionState::Incoming {
+            return;
+        }
+        if let Some(key) = self.invite_key.clone() {
+            let resp = self.respond(&self.invite.clone(), 487);
+            self.out.push_back(Out::Response { key, response: resp });
+        }
+        self.events.push_back(SessionEvent::Cancel);
+        self.events.push_back(SessionEvent::Failed { response: None, cause: Cause::Canceled });
+        self.end(Cause::Canceled);
+    }
+
+    /// Handles an in-dialog request (server transaction `key`).
+    pub fn handle_request(&mut self, now: Instant, key: TxKey, req: Request, rng: &mut dyn Rng) {
+        if let Some(d) = self.dialog.as_mut()
+            && let Err(crate::dialog::DialogError::CSeqOutOfOrder { .. }) = d.on_request(&req)
+        {
+            let r = self.respond(&req, 500);
+            self.out.push_back(Out::Response { key, response: r });
+            return;
+        }
+        match req.method {
+            Method::Bye => {
+                let r = self.respond(&req, 200);
+                self.out.push_back(Out::Response { key, response: r });
+                if self.state == SessionState::Incoming {
+                    // BYE before our final answer (RFC 3261 §15.1.2): 487 the INVITE.
+                    if let Some(k) = self.invite_key.clone() {
+                        let resp = self.respond(&self.invite.clone(), 487);
+                        self.out.push_back(Out::Response { key: k, response: resp });
+                    }
+                }
+                self.events.push_back(SessionEvent::Bye { request: req });
+                self.end(Cause::Bye);
+            }
+            Method::Prack => self.handle_prack(key, req),
+            Method::Invite | Method::Update => self.handle_reoffer(now, key, req, rng),
+            Method::Info => {
+                let r = self.respond(&req, 200);
+                self.out.push_back(Out::Response { key, response: r });
+                match parse_dtmf_relay(&req) {
+                    Some((tone, duration)) => {
+                        self.events.push_back(SessionEvent::Dtmf { request: req, tone, duration, outgoing: false })
+                    }
+                    None => self.events.push_back(SessionEvent::Info { request: req }),
+                }
+            }
+            Method::Refer => {
+                if req.headers.iter().any(|h| matches!(h, Header::ReferTo(_))) {
+                    let r = self.respond(&req, 202);
+                    self.out.push_back(Out::Response { key: key.clone(), response: r });
+                    self.refer_sub = Some((key, 0));
+                    self.events.push_back(SessionEvent::Refer { request: req });
+                    // RFC 3515 §2.4.4: the first NOTIFY reports 100 Trying.
+                    self.notify_refer(100, rng);
+                } else {
+                    let mut r = self.respond(&req, 400);
+                    r.reason = ByteString::from_static("Missing Refer-To");
+                    self.out.push_back(Out::Response { key, response: r });
+                }
+            }
+            Method::Notify => {
+                let r = self.respond(&req, 200);
+                self.out.push_back(Out::Response { key, response: r });
+                let status = parse_sipfrag(&req.body).unwrap_or(0);
+                let terminated = req
+                    .headers
+                    .iter()
+                    .any(|h| matches!(h, Header::SubscriptionState(s) if s.value.eq_ignore_ascii_case("terminated")));
+                self.events.push_back(SessionEvent::ReferProgress { status, terminated });
+            }
+            _ => {
+                let mut r = self.respond(&req, 405);
+                r.headers.push(Header::Allow(ALLOW.to_vec()));
+                self.out.push_back(Out::Response { key, response: r });
+            }
+        }
+    }
+
+    fn handle_prack(&mut self, key: TxKey, req: Request) {
+        let matches = req.headers.rack().is_some_and(|r| {
+            self.prack_pending && r.rseq == self.rseq && Some(r.cseq) == self.invite.headers.cseq().map(|c| c.seq)
+        });
+        if !matches {
+            // RFC 3262 §3: a PRACK that matches no reliable provisional → 481.
+            let r = self.respond(&req, 481);
+            self.out.push_back(Out::Response { key, response: r });
+            return;
+        }
+        self.prack_pending = false;
+        self.disarm(STimer::Rel1xx);
+        self.disarm(STimer::NoPrack);
+        let mut r = self.respond(&req, 200);
+        if let Some(b) = sdp_of(Body::of_request(&req)) {
+            match self.oa {
+                Oa::LocalOffer => {
+                    let _ = self.hooks.apply_answer(&b);
+                    self.oa = Oa::Idle;
+                }
+                Oa::Idle => {
+                    if let Ok(a) = self.hooks.answer(&b, self.local_hold) {
+                        set_body(&mut r.headers, &mut r.body, Some(&a));
+                    }
+                }
+                Oa::RemoteOffer => {}
+            }
+        }
+        self.out.push_back(Out::Response { key, response: r });
+    }
+
+    fn handle_reoffer(&mut self, now: Instant, key: TxKey, req: Request, rng: &mut dyn Rng) {
+        let _ = rng;
+        // RFC 3261 §14.2 / RFC 3311 §5.2: an offer while ours is pending → 491;
+        // a re-INVITE while one of the peer's is in progress → 500 with Retry-After.
+        if self.reneg.is_some() || self.oa == Oa::LocalOffer {
+            let r = self.respond(&req, 491);
+            self.out.push_back(Out::Response { key, response: r });
+            return;
+        }
+        if self.reneg_server.is_some() && req.method == Method::Invite {
+            let mut r = self.respond(&req, 500);
+            r.headers.push(Header::RetryAfter(DeltaParams::new(1)));
+            self.out.push_back(Out::Response { key, response: r });
+            return;
+        }
+        let mut r = self.respond(&req, 200);
+        self.with_contact(&mut r.headers);
+        match sdp_of(Body::of_request(&req)) {
+            Some(offer) => match self.hooks.answer(&offer, self.local_hold) {
+                Ok(a) => set_body(&mut r.headers, &mut r.body, Some(&a)),
+                Err(code) => {
+                    let r = self.respond(&req, code);
+                    self.out.push_back(Out::Response { key, response: r });
+                    return;
+                }
+            },
+            None if req.method == Method::Invite => {
+                // Re-INVITE without offer: we offer in the 2xx, answer in ACK.
+                if let Ok(o) = self.hooks.offer(self.local_hold) {
+                    set_body(&mut r.headers, &mut r.body, Some(&o));
+                    self.oa = Oa::LocalOffer;
+                }
+            }
+            None => {}
+        }
+        // A refresh from the peer restarts the session timer (RFC 4028 §10).
+        if let Some(se) = req.headers.session_expires().cloned() {
+            let refresher = se.refresher().map(str::to_owned).unwrap_or_else(|| "uas".to_owned());
+            let mut p = Params::new();
+            p.push(Param::new("refresher", refresher.as_str()));
+            r.headers.push(Header::SessionExpires(DeltaParams { delta: se.delta, comment: None, params: p }));
+            self.start_session_timer(now, se.delta, refresher == "uas");
+            self.events.push_back(SessionEvent::Refreshed);
+        } else if let Some(iv) = self.session_interval {
+            self.start_session_timer(now, iv, self.we_refresh);
+        }
+        if req.method == Method::Invite {
+            self.reneg_server = Some(key.clone());
+            self.last_2xx = Some(r.clone());
+            self.interval = self.config.timers.t1;
+            self.arm(STimer::Retrans2xx, now + self.interval);
+            self.arm(STimer::NoAck, now + self.config.timers.t1x64());
+            // 2xx retransmissions go through the re-INVITE's own transaction.
+            self.retrans_key = Some(key.clone());
+        }
+        self.out.push_back(Out::Response { key, response: r });
+        self.events.push_back(SessionEvent::Reinvited { request: req });
+    }
+
+    // ----- user commands in a session ----------------------------------
+
+    fn send_bye(&mut self, rng: &mut dyn Rng) {
+        if let Some(bye) = self.in_dialog(Method::Bye, rng) {
+            self.out.push_back(Out::Request { request: bye, purpose: Purpose::Bye });
+        }
+    }
+
+    fn send_bye_reason(&mut self, rng: &mut dyn Rng, code: u16) {
+        if let Some(mut bye) = self.in_dialog(Method::Bye, rng) {
+            let mut p = Params::new();
+            p.push(Param::new("cause", code.to_string().as_str()));
+            bye.headers.push(Header::Reason(TokenParams { value: ByteString::from_static("SIP"), params: p }));
+            self.out.push_back(Out::Request { request: bye, purpose: Purpose::Bye });
+        }
+    }
+
+    /// Sends BYE in a confirmed session; `reason` becomes a `Reason` header
+    /// (`SIP;cause=code;text="..."`).
+    pub fn bye(&mut self, reason: Option<(u16, &str)>, rng: &mut dyn Rng) -> Result<(), SessionError> {
+        if self.state != SessionState::Confirmed {
+            return Err(self.invalid("bye"));
+        }
+        let Some(mut bye) = self.in_dialog(Method::Bye, rng) else { return Err(self.invalid("bye")) };
+        if let Some((code, text)) = reason {
+            let mut p = Params::new();
+            p.push(Param::new("cause", code.to_string().as_str()));
+            let mut quoted = Vec::new();
+            quoted.push(b'"');
+            quoted.extend(text.bytes().filter(|b| *b != b'"' && *b != b'\\'));
+            quoted.push(b'"');
+            p.push(Param::new("text", String::from_utf8_lossy(&quoted).as_ref()));
+            bye.headers.push(Header::Reason(TokenParams { value: ByteString::from_static("SIP"), params: p }));
+        }
+        self.out.push_back(Out::Request { request: bye, purpose: Purpose::Bye });
+        self.state = SessionState::Terminating;
+        self.dtmf_queue.clear();
+        self.disarm(STimer::Dtmf);
+        self.disarm(STimer::Refresh);
+        self.disarm(STimer::Expire);
+        self.disarm(STimer::Glare);
+        Ok(())
+    }
+
+    /// Cancels an outbound session before its final response (deferred until
+    /// a provisional arrives, RFC 3261 §9.1).
+    pub fn cancel(&mut self) -> Result<(), SessionError> {
+        if self.direction != Direction::Outbound || !matches!(self.state, SessionState::Calling | SessionState::Early) {
+            return Err(self.invalid("cancel"));
+        }
+        self.cancel_requested = true;
+        if self.state == SessionState::Early
+            && let Some(k) = self.invite_key.clone()
+        {
+            self.out.push_back(Out::Cancel { key: k });
+        }
+        Ok(())
+    }
+
+    /// SIP.js `terminate`: CANCEL (outbound, unanswered), 480 (inbound,
+    /// unanswered), BYE once ACKed (inbound, 2xx sent), BYE (confirmed).
+    pub fn terminate(&mut self, rng: &mut dyn Rng) -> Result<(), SessionError> {
+        match self.state {
+            SessionState::Calling | SessionState::Early if self.direction == Direction::Outbound => self.cancel(),
+            SessionState::Incoming => self.reject(480, None),
+            SessionState::WaitAck => {
+                // §15: the callee must wait for the ACK (or its timeout) before BYE.
+                self.state = SessionState::Confirmed;
+                self.bye(None, rng).map(|_| ())?;
+                Ok(())
+            }
+            SessionState::Confirmed => self.bye(None, rng),
+            _ => Err(self.invalid("terminate")),
+        }
+    }
+
+    /// Starts a re-INVITE (or UPDATE with `use_update`) with a new offer.
+    /// `hold` marks the offer held; the hold state changes when it succeeds.
+    pub fn renegotiate(
+        &mut self,
+        now: Instant,
+        hold: bool,
+        use_update: bool,
+        rng: &mut dyn Rng,
+    ) -> Result<(), SessionError> {
+        let _ = now;
+        if self.state != SessionState::Confirmed {
+            return Err(self.invalid(if hold { "hold" } else { "reinvite" }));
+        }
+        if self.reneg.is_some() || self.oa != Oa::Idle || self.reneg_server.is_some() {
+            return Err(SessionError::Pending);
+        }
+        let purpose = if use_update { Purpose::Update } else { Purpose::Reinvite };
+        self.send_reneg(Renegotiation { hold, purpose, refresh: false }, rng)
+    }
+
+    fn send_reneg(&mut self, r: Renegotiation, rng: &mut dyn Rng) -> Result<(), SessionError> {
+        let method = if r.purpose == Purpose::Update { Method::Update } else { Method::Invite };
+        let offer = self.hooks.offer(r.hold).map_err(SessionError::Description)?;
+        let Some(mut req) = self.in_dialog(method, rng) else { return Err(self.invalid("reinvite")) };
+        let contact = self.config.contact.clone();
+        req.headers.push(Header::Contact(sipact_message::Contact::Addr(contact)));
+        if let Some(iv) = self.session_interval {
+            let mut p = Params::new();
+            p.push(Param::new("refresher", if self.we_refresh { self.role_name() } else { self.peer_role_name() }));
+            req.headers.push(Header::SessionExpires(DeltaParams { delta: iv, comment: None, params: p }));
+        }
+        set_body(&mut req.headers, &mut req.body, Some(&offer));
+        self.oa = Oa::LocalOffer;
+        self.reneg = Some(r.clone());
+        self.out.push_back(Out::Request { request: req, purpose: r.purpose });
+        Ok(())
+    }
+
+    fn role_name(&self) -> &'static str {
+        if self.direction == Direction::Outbound { "uac" } else { "uas" }
+    }
+
+    fn peer_role_name(&self) -> &'static str {
+        if self.direction == Direction::Outbound { "uas" } else { "uac" }
+    }
+
+    fn reneg_response(&mut self, now: Instant, purpose: Purpose, resp: Response, rng: &mut dyn Rng) {
+        let status = resp.status;
+        if status < 200 {
+            return;
+        }
+        let Some(r) = self.reneg.take() else {
+            // A 2xx retransmission of a finished re-INVITE: ACK it again.
+            if purpose == Purpose::Reinvite
+                && (200..300).contains(&status)
+                && let Some(ack) = self.last_ack.clone()
+            {
+                self.out.push_back(Out::Ack { request: ack });
+            }
+            return;
+        };
+        if purpose == Purpose::Reinvite {
+            // ACK every final response to the re-INVITE: the layer ACKs non-2xx;
+            // we ACK the 2xx.
+            if (200..300).contains(&status) {
+                let seq = resp.headers.cseq().map(|c| c.seq);
+                let via = self.via(rng);
+                if let Some(d) = self.dialog.as_mut() {
+                    let ack = d.request(Method::Ack, via, seq);
+                    self.last_ack = Some(ack.clone());
+                    self.out.push_back(Out::Ack { request: ack });
+                }
+            }
+        }
+        if (200..300).contains(&status) {
+            if let Some(d) = self.dialog.as_mut() {
+                d.on_response(&if purpose == Purpose::Update { Method::Update } else { Method::Invite }, &resp);
+            }
+            if let Some(b) = sdp_of(Body::of_response(&resp)) {
+                let _ = self.hooks.apply_answer(&b);
+            }
+            self.oa = Oa::Idle;
+            if let Some(se) = resp.headers.session_expires() {
+                let we = match se.refresher() {
+                    Some(x) => x.eq_ignore_ascii_case(self.role_name()),
+                    None => true,
+                };
+                self.start_session_timer(now, se.delta, we);
+            } else if let Some(iv) = self.session_interval {
+                self.start_session_timer(now, iv, self.we_refresh);
+            }
+            if r.refresh {
+                self.events.push_back(SessionEvent::Refreshed);
+            } else if r.hold != self.local_hold {
+                self.local_hold = r.hold;
+                self.events.push_back(SessionEvent::HoldChanged { local_hold: r.hold });
+            }
+            return;
+        }
+        self.oa = Oa::Idle;
+        match status {
+            491 => {
+                // RFC 3261 §14.1: the Call-ID owner waits 2.1-4 s, the other 0-2 s.
+                let ms = if self.direction == Direction::Outbound { 2100 + rng.below(1901) } else { rng.below(2001) };
+                self.pending_retry = Some(r);
+                self.arm(STimer::Glare, now + Duration::from_millis(ms));
+            }
+            481 | 408 => {
+                // §12.2.1.2: the dialog is gone.
+                self.send_bye(rng);
+                self.end(Cause::DialogError);
+            }
+            _ => {
+                self.events.push_back(SessionEvent::RenegotiationFailed { status });
+            }
+        }
+    }
+
+    /// Queues DTMF tones sent by INFO (`application/dtmf-relay`), one INFO
+    /// per tone, `gap` ms apart; `,` pauses 2 s.
+    pub fn dtmf(&mut self, now: Instant, tones: &str, duration: u32, gap: u32) -> Result<(), SessionError> {
+        if self.state != SessionState::Confirmed {
+            return Err(self.invalid("dtmf"));
+        }
+        if tones.is_empty() {
+            return Err(SessionError::InvalidDtmf("no tones".into()));
+        }
+        if !(40..=6000).contains(&duration) || gap < 50 {
+            return Err(SessionError::InvalidDtmf(format!("duration {duration} ms, gap {gap} ms")));
+        }
+        for c in tones.chars() {
+            let c = c.to_ascii_uppercase();
+            if !(c.is_ascii_digit() || matches!(c, 'A'..='D' | '*' | '#' | ',')) {
+                return Err(SessionError::InvalidDtmf(format!("tone {c:?}")));
+            }
+        }
+        let idle = self.dtmf_queue.is_empty();
+        for c in tones.chars() {
+            self.dtmf_queue.push_back((c.to_ascii_uppercase(), duration, gap));
+        }
+        if idle {
+            self.arm(STimer::Dtmf, now);
+        }
+        Ok(())
+    }
+
+    fn next_dtmf(&mut self, now: Instant, rng: &mut dyn Rng) {
+        let Some((tone, duration, gap)) = self.dtmf_queue.pop_front() else { return };
+        if tone == ',' {
+            self.arm(STimer::Dtmf, now + Duration::from_secs(2));
+            return;
+        }
+        if let Some(mut info) = self.in_dialog(Method::Info, rng) {
+            info.headers.push(Header::ContentType(MediaType::new("application", "dtmf-relay")));
+            info.body = Bytes::from(format!("Signal={tone}\r\nDuration={duration}\r\n"));
+            self.events.push_back(SessionEvent::Dtmf { request: info.clone(), tone, duration, outgoing: true });
+            self.out.push_back(Out::Request { request: info, purpose: Purpose::Info });
+        }
+        if !self.dtmf_queue.is_empty() {
+            self.arm(STimer::Dtmf, now + Duration::from_millis(u64::from(duration + gap)));
+        }
+    }
+
+    /// Sends an INFO with any body.
+    pub fn info(&mut self, body: Body, rng: &mut dyn Rng) -> Result<(), SessionError> {
+        if self.state != SessionState::Confirmed {
+            return Err(self.invalid("info"));
+        }
+        let Some(mut info) = self.in_dialog(Method::Info, rng) else { return Err(self.invalid("info")) };
+        set_body(&mut info.headers, &mut info.body, Some(&body));
+        self.out.push_back(Out::Request { request: info, purpose: Purpose::Info });
+        Ok(())
+    }
+
+    /// Sends REFER: blind (`replaces` None) or attended, with the dialog to
+    /// replace put in the Refer-To URI as a `Replaces` header (RFC 3891 §5).
+    pub fn refer(&mut self, target: Uri, replaces: Option<&DialogId>, rng: &mut dyn Rng) -> Result<(), SessionError> {
+        if self.state != SessionState::Confirmed {
+            return Err(self.invalid("refer"));
+        }
+        let mut target = target;
+        if let (Some(r), Uri::Sip(u)) = (replaces, &mut target) {
+            let v = format!(
+                "{}%3Bto-tag%3D{}%3Bfrom-tag%3D{}",
+                escape_hvalue(&r.call_id),
+                escape_hvalue(&r.remote_tag),
+                escape_hvalue(&r.local_tag)
+            );
+            u.headers.push(Param::new("Replaces", v.as_str()));
+        }
+        let local = self.dialog.as_ref().map(|d| d.local.clone());
+        let Some(mut refer) = self.in_dialog(Method::Refer, rng) else { return Err(self.invalid("refer")) };
+        refer.headers.push(Header::ReferTo(NameAddr::new(target)));
+        if let Some(l) = local {
+            refer.headers.push(Header::ReferredBy(l));
+        }
+        let contact = self.config.contact.clone();
+        refer.headers.push(Header::Contact(sipact_message::Contact::Addr(contact)));
+        self.out.push_back(Out::Request { request: refer, purpose: Purpose::Refer });
+        Ok(())
+    }
+
+    /// Reports the progress of the transfer we were asked to make, as a
+    /// NOTIFY with a `message/sipfrag` status line (RFC 3515 §2.4.5); a final
+    /// status (≥ 200) ends the implicit subscription.
+    pub fn notify_refer(&mut self, status: u16, rng: &mut dyn Rng) {
+        if self.refer_sub.is_none() || self.state != SessionState::Confirmed && self.state != SessionState::Terminating
+        {
+            return;
+        }
+        let Some(mut n) = self.in_dialog(Method::Notify, rng) else { return };
+        n.headers.push(Header::Event(TokenParams::new("refer")));
+        let state = if status >= 200 {
+            let mut t = TokenParams::new("terminated");
+            t.params.push(Param::new("reason", "noresource"));
+            t
+        } else {
+            let mut t = TokenParams::new("active");
+            t.params.push(Param::new("expires", "60"));
+            t
+        };
+        n.headers.push(Header::SubscriptionState(state));
+        let contact = self.config.contact.clone();
+        n.headers.push(Header::Contact(sipact_message::Contact::Addr(contact)));
+        n.headers.push(Header::ContentType(MediaType::new("message", "sipfrag")));
+        n.body = Bytes::from(format!("SIP/2.0 {status} {}\r\n", sipact_message::default_reason(status)));
+        if status >= 200 {
+            self.refer_sub = None;
+        }
+        self.out.push_back(Out::Request { request: n, purpose: Purpose::Notify });
+    }
+
+    // ----- time and transport ------------------------------------------
+
+    /// Fires due session timers.
+    pub fn handle_timeout(&mut self, now: Instant, rng: &mut dyn Rng) {
+        let due: Vec<STimer> = self.timers.iter().filter(|(_, at)| *at <= now).map(|(t, _)| *t).collect();
+        for t in due {
+            self.disarm(t);
+            match t {
+                STimer::Rel1xx => {
+                    if let (Some(r), Some(k)) = (self.last_rel1xx.clone(), self.invite_key.clone())
+                        && self.prack_pending
+                    {
+                        self.out.push_back(Out::Retransmit { key: k, response: r });
+                        self.interval *= 2;
+                        self.arm(STimer::Rel1xx, now + self.interval);
+                    }
+                }
+                STimer::NoPrack => {
+                    // RFC 3262 §3: no PRACK in 64*T1 → reject the INVITE with 5xx.
+                    if self.state == SessionState::Incoming {
+                        if let Some(k) = self.invite_key.clone() {
+                            let resp = self.respond(&self.invite.clone(), 504);
+                            self.out.push_back(Out::Response { key: k, response: resp });
+                        }
+                        self.events.push_back(SessionEvent::Failed { response: None, cause: Cause::NoPrack });
+                        self.end(Cause::NoPrack);
+                    }
+                }
+                STimer::Retrans2xx => {
+                    if let (Some(r), Some(k)) = (self.last_2xx.clone(), self.retrans_key.clone()) {
+                        self.out.push_back(Out::Retransmit { key: k, response: r });
+                        self.interval = (self.interval * 2).min(self.config.timers.t2);
+                        self.arm(STimer::Retrans2xx, now + self.interval);
+                    }
+                }
+                STimer::NoAck => {
+                    // §13.3.1.4: no ACK in 64*T1: confirm, then BYE.
+                    self.disarm(STimer::Retrans2xx);
+                    if self.state == SessionState::WaitAck {
+                        self.state = SessionState::Confirmed;
+                        self.send_bye(rng);
+                        self.end(Cause::NoAck);
+                    } else {
+                        self.reneg_server = None;
+                    }
+                }
+                STimer::Glare => {
+                    if let Some(r) = self.pending_retry.take() {
+                        if self.state == SessionState::Confirmed && self.reneg.is_none() && self.oa == Oa::Idle {
+                            if let Err(SessionError::Description(code)) = self.send_reneg(r, rng) {
+                                self.events.push_back(SessionEvent::RenegotiationFailed { status: code });
+                            }
+                        } else {
+                            self.pending_retry = Some(r);
+                            self.arm(STimer::Glare, now + Duration::from_millis(500));
+                        }
+                    }
+                }
+                STimer::Refresh => {
+                    if self.state == SessionState::Confirmed && self.reneg.is_none() && self.oa == Oa::Idle {
+                        let r = Renegotiation { hold: self.local_hold, purpose: Purpose::Reinvite, refresh: true };
+                        let _ = self.send_reneg(r, rng);
+                    } else if self.state == SessionState::Confirmed {
+                        self.arm(STimer::Refresh, now + Duration::from_secs(1));
+                    }
+                }
+                STimer::Expire => {
+                    // RFC 4028 §10: no refresh came: BYE.
+                    if self.state == SessionState::Confirmed {
+                        self.send_bye(rng);
+                        self.end(Cause::Expires);
+                    }
+                }
+                STimer::Dtmf => {
+                    if self.state == SessionState::Confirmed {
+                        self.next_dtmf(now, rng);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The INVITE (or another client request) timed out or its transport
+    /// failed.
+    pub fn handle_failure(&mut self, purpose: Purpose, timeout: bool, rng: &mut dyn Rng) {
+        let cause = if timeout { Cause::RequestTimeout } else { Cause::ConnectionError };
+        match purpose {
+            Purpose::Invite => {
+                if matches!(self.state, SessionState::Calling | SessionState::Early) {
+                    self.fail(None, cause);
+                }
+            }
+            Purpose::Bye => self.end(Cause::Bye),
+            Purpose::Reinvite | Purpose::Update => {
+                self.reneg = None;
+                self.oa = Oa::Idle;
+                // §12.2.1.2: a timeout to an in-dialog request ends the dialog.
+                if timeout {
+                    self.send_bye(rng);
+                    self.end(Cause::DialogError);
+                } else {
+                    self.events.push_back(SessionEvent::RenegotiationFailed { status: 503 });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends the session at once without signalling (it was replaced, or the
+    /// UA is going away and has already sent what it had to).
+    pub fn force_end(&mut self, cause: Cause) {
+        self.end(cause);
+    }
+}
+
+fn escape_hvalue(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()[]/?:+$".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `Signal=`/`Duration=` of an `application/dtmf-relay` INFO.
+pub fn parse_dtmf_relay(req: &Request) -> Option<(char, u32)> {
+    let ct = req.headers.content_type()?;
+    if !ct.is("application", "dtmf-relay") {
+        return None;
+    }
+    let text = std::str::from_utf8(&req.body).ok()?;
+    let mut tone = None;
+    let mut duration = 250;
+    for line in text.lines() {
+        let (k, v) = line.split_once('=')?;
+        match k.trim().to_ascii_lowercase().as_str() {
+            "signal" => tone = v.trim().chars().next().map(|c| c.to_ascii_uppercase()),
+            "duration" => duration = v.trim().parse().unwrap_or(250),
+            _ => {}
+        }
+    }
+    tone.map(|t| (t, duration))
+}
+
+/// The status code of a `message/sipfrag` status line.
+pub fn parse_sipfrag(body: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(body).ok()?;
+    let line = text.lines().next()?;
+    let mut parts = line.split_whitespace();
+    if !parts.next()?.eq_ignore_ascii_case("SIP/2.0") {
+        return None;
+    }
+    parts.next()?.parse().ok()
+}

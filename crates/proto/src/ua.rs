@@ -1,0 +1,1046 @@
+//! A whole user agent core, sans-IO: the transaction layer, every INVITE
+//! session and its dialog, registration, OPTIONS and MESSAGE, and digest
+//! authentication, behind one input/output surface. The test harness and
+//! the benchmarks drive it directly; the actors split its parts.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+use sipact_message::{Header, Host, Method, NameAddr, ParseError, Request, Response, SipMessage, SipUri, Uri, Via};
+
+use crate::auth::{Credentials, DigestClient};
+use crate::dialog::DialogId;
+use crate::rand::Rng;
+use crate::register::{RegEvent, Registration};
+use crate::session::{
+    Body, Cause, DescriptionHooks, Direction, InviteSession, Out, Purpose, Rel100, SessionConfig, SessionError,
+    SessionEvent, SessionState,
+};
+use crate::transaction::{TransactionLayer, Transmit, TxConfig, TxEvent, TxKey, local_via};
+use crate::transport::{Peer, TransportKind};
+use crate::util::response_for;
+
+/// Settings of a [`UserAgentCore`].
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Transport we send on.
+    pub transport: TransportKind,
+    /// Our address, for Via and Contact.
+    pub local: SocketAddr,
+    /// User part of our Contact and default From.
+    pub user: String,
+    /// Display name.
+    pub display: Option<String>,
+    /// Domain of our address of record (default: the local IP).
+    pub domain: Option<String>,
+    /// Transaction layer settings.
+    pub tx: TxConfig,
+    /// RFC 3262 policy.
+    pub rel100: Rel100,
+    /// Session-Expires to ask for (RFC 4028); `None` turns session timers off.
+    pub session_expires: Option<u32>,
+    /// Smallest session interval accepted.
+    pub min_se: u32,
+    /// User-Agent / Server header.
+    pub user_agent: Option<String>,
+    /// Credentials for digest challenges.
+    pub credentials: Vec<Credentials>,
+    /// Send every out-of-dialog request here instead of resolving the URI.
+    pub outbound_proxy: Option<Peer>,
+}
+
+impl CoreConfig {
+    /// Defaults for a UA at `local` over `transport`.
+    pub fn new(transport: TransportKind, local: SocketAddr, user: &str) -> Self {
+        CoreConfig {
+            transport,
+            local,
+            user: user.to_owned(),
+            display: None,
+            domain: None,
+            tx: TxConfig::default(),
+            rel100: Rel100::Supported,
+            session_expires: None,
+            min_se: 90,
+            user_agent: Some(concat!("sipact/", env!("CARGO_PKG_VERSION")).to_owned()),
+            credentials: Vec::new(),
+            outbound_proxy: None,
+        }
+    }
+
+    fn host(&self) -> Host {
+        match self.local.ip() {
+            IpAddr::V4(a) => Host::Ipv4(a),
+            IpAddr::V6(a) => Host::Ipv6(a),
+        }
+    }
+
+    /// Our Contact.
+    pub fn contact(&self) -> NameAddr {
+        let mut u = SipUri::new(self.host());
+        u.user = Some(ByteString::from(self.user.as_str()));
+        u.port = Some(self.local.port());
+        if self.transport != TransportKind::Udp {
+            u.params.set("transport", Some(&self.transport.via_token().to_ascii_lowercase()));
+        }
+        NameAddr::new(Uri::Sip(u))
+    }
+
+    /// Our address of record.
+    pub fn aor(&self) -> NameAddr {
+        let host = match &self.domain {
+            Some(d) => Host::Domain(ByteString::from(d.as_str())),
+            None => self.host(),
+        };
+        let mut u = SipUri::new(host);
+        u.user = Some(ByteString::from(self.user.as_str()));
+        if self.domain.is_none() {
+            u.port = Some(self.local.port());
+        }
+        let mut a = NameAddr::new(Uri::Sip(u));
+        a.display = self.display.as_deref().map(ByteString::from);
+        a
+    }
+
+    fn via(&self, branch: &str) -> Via {
+        local_via(self.transport, self.host(), self.local.port(), branch)
+    }
+}
+
+/// Options of an outgoing INVITE (SIP.js `inviteOptions`).
+#[derive(Debug, Clone, Default)]
+pub struct InviteOptions {
+    /// Extra headers, added as they are.
+    pub extra_headers: Vec<Header>,
+    /// Hide our identity (RFC 3323/3325): anonymous From plus `Privacy: id`.
+    pub anonymous: bool,
+    /// RFC 3262 policy for this call (default: the UA's).
+    pub rel100: Option<Rel100>,
+    /// Delayed offer: no SDP in the INVITE.
+    pub without_sdp: bool,
+}
+
+/// Errors of the UA core.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UaError {
+    /// The target is not a usable URI.
+    #[error("invalid target {0:?}")]
+    InvalidTarget(String),
+    /// No address to send to (only IP hosts resolve without an outbound proxy).
+    #[error("cannot resolve {0}")]
+    Unresolvable(String),
+    /// No such session.
+    #[error("no session {0}")]
+    NoSession(u64),
+    /// A session command failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The transaction layer refused the request.
+    #[error("transaction: {0}")]
+    Transaction(String),
+}
+
+/// What the UA core tells its user.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum UaEvent {
+    /// A new inbound session.
+    Incoming {
+        /// Its id.
+        session: u64,
+        /// The INVITE.
+        request: Request,
+        /// The session it replaces (RFC 3891), if any.
+        replaces: Option<u64>,
+    },
+    /// Something happened in a session.
+    Session {
+        /// The session.
+        session: u64,
+        /// The event.
+        event: SessionEvent,
+    },
+    /// Registration news.
+    Registration(RegEvent),
+    /// The final response to an OPTIONS or MESSAGE we sent.
+    RequestDone {
+        /// The id returned when it was sent.
+        id: u64,
+        /// Status (408 for a timeout, 503 for a transport error).
+        status: u16,
+        /// The response, if one arrived.
+        response: Option<Response>,
+    },
+    /// A MESSAGE arrived (answered 200).
+    Message {
+        /// The request.
+        request: Request,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Owner {
+    Session(u64, Purpose),
+    Register,
+    Plain(u64),
+    /// BYE of a forked dialog nobody uses.
+    Nobody,
+}
+
+/// Factory of description hooks, one per session.
+pub type HooksFactory = Box<dyn FnMut() -> Box<dyn DescriptionHooks> + Send>;
+
+/// The user agent core.
+pub struct UserAgentCore {
+    config: CoreConfig,
+    tl: TransactionLayer,
+    rng: Box<dyn Rng + Send>,
+    hooks: HooksFactory,
+    sessions: HashMap<u64, InviteSession>,
+    by_dialog: HashMap<(ByteString, ByteString), u64>,
+    by_server_tx: HashMap<TxKey, u64>,
+    client: HashMap<TxKey, (Owner, Request)>,
+    refer_links: HashMap<u64, u64>,
+    replacing: HashMap<u64, u64>,
+    registration: Option<Registration>,
+    digest: DigestClient,
+    auth_tries: HashMap<u64, u32>,
+    events: VecDeque<UaEvent>,
+    next_id: u64,
+}
+
+impl std::fmt::Debug for UserAgentCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserAgentCore")
+            .field("local", &self.config.local)
+            .field("sessions", &self.sessions.len())
+            .finish()
+    }
+}
+
+/// Where a URI points, for a UA without DNS: IP hosts only.
+pub fn resolve(uri: &Uri, default: TransportKind) -> Option<Peer> {
+    let Uri::Sip(u) = uri else { return None };
+    let ip = match &u.host {
+        Host::Ipv4(a) => IpAddr::V4(*a),
+        Host::Ipv6(a) => IpAddr::V6(*a),
+        Host::Domain(d) => d.parse().ok()?,
+    };
+    let transport = u.transport().and_then(TransportKind::from_token).unwrap_or(if u.secure {
+        TransportKind::Tls
+    } else {
+        default
+    });
+    let port = u.port.unwrap_or(if transport == TransportKind::Tls { 5061 } else { 5060 });
+    Some(Peer::new(transport, SocketAddr::new(ip, port)))
+}
+
+impl UserAgentCore {
+    /// A core with `config`, randomness from `rng` and session descriptions
+    /// from `hooks`.
+    pub fn new(config: CoreConfig, rng: Box<dyn Rng + Send>, hooks: HooksFactory) -> Self {
+        let digest = DigestClient::with_credentials(config.credentials.clone());
+        UserAgentCore {
+            tl: TransactionLayer::new(config.tx.clone()),
+            config,
+            rng,
+            hooks,
+            sessions: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_server_tx: HashMap::new(),
+            client: HashMap::new(),
+            refer_links: HashMap::new(),
+            replacing: HashMap::new(),
+            registration: None,
+            digest,
+            auth_tries: HashMap::new(),
+            events: VecDeque::new(),
+            next_id: 1,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// A session.
+    pub fn session(&self, id: u64) -> Option<&InviteSession> {
+        self.sessions.get(&id)
+    }
+
+    /// Ids of live sessions.
+    pub fn session_ids(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.sessions.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The transaction layer (read-only).
+    pub fn transactions(&self) -> &TransactionLayer {
+        &self.tl
+    }
+
+    /// The registration, if any.
+    pub fn registration(&self) -> Option<&Registration> {
+        self.registration.as_ref()
+    }
+
+    fn id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn peer_for(&self, req: &Request) -> Result<Peer, UaError> {
+        if let Some(p) = self.config.outbound_proxy {
+            return Ok(p);
+        }
+        let uri = req.headers.routes().next().map(|r| &r.uri).unwrap_or(&req.uri);
+        resolve(uri, self.config.transport).ok_or_else(|| UaError::Unresolvable(uri.to_string()))
+    }
+
+    fn session_config(&self, rel100: Rel100) -> SessionConfig {
+        SessionConfig {
+            timers: self.config.tx.timers,
+            rel100,
+            session_expires: self.config.session_expires,
+            min_se: self.config.min_se,
+            contact: self.config.contact(),
+            via: self.config.via("z9hG4bK"),
+            user_agent: self.config.user_agent.clone(),
+        }
+    }
+
+    // ----- commands -----------------------------------------------------
+
+    /// Starts an outbound session to `target` (a URI; `user@host` gets `sip:`).
+    pub fn invite(&mut self, now: Instant, target: &str, opts: InviteOptions) -> Result<u64, UaError> {
+        let text =
+            if target.contains(':') && !target.contains('@') || target.starts_with("sip") || target.starts_with("tel:")
+            {
+                target.to_owned()
+            } else {
+                format!("sip:{target}")
+            };
+        let uri = Uri::parse(&text).map_err(|_| UaError::InvalidTarget(target.to_owned()))?;
+        let id = self.id();
+        let mut req = Request::new(Method::Invite, uri.clone());
+        let tag = self.rng.token(10);
+        let mut from = if opts.anonymous {
+            let mut a = NameAddr::new(
+                Uri::parse("sip:anonymous@anonymous.invalid").map_err(|_| UaError::InvalidTarget(text.clone()))?,
+            );
+            a.display = Some(ByteString::from_static("Anonymous"));
+            a
+        } else {
+            self.config.aor()
+        };
+        from.params.set("tag", Some(&tag));
+        req.headers.push(Header::From(from));
+        req.headers.push(Header::To(NameAddr::new(uri)));
+        let call_id = format!("{}@sipact", self.rng.token(20));
+        req.headers.push(Header::CallId(ByteString::from(call_id.as_str())));
+        if opts.anonymous {
+            req.headers.push(Header::Privacy(vec![ByteString::from_static("id")]));
+        }
+        for h in opts.extra_headers {
+            req.headers.push(h);
+        }
+        let cfg = self.session_config(opts.rel100.unwrap_or(self.config.rel100));
+        let hooks = (self.hooks)();
+        let s = InviteSession::outbound(id, req, cfg, hooks, opts.without_sdp, &mut *self.rng)?;
+        self.by_dialog.insert((ByteString::from(call_id), ByteString::from(tag)), id);
+        self.sessions.insert(id, s);
+        self.drain_session(now, id);
+        Ok(id)
+    }
+
+    fn with_session<T>(
+        &mut self,
+        now: Instant,
+        id: u64,
+        f: impl FnOnce(&mut InviteSession, &mut dyn Rng) -> Result<T, SessionError>,
+    ) -> Result<T, UaError> {
+        let s = self.sessions.get_mut(&id).ok_or(UaError::NoSession(id))?;
+        let r = f(s, &mut *self.rng);
+        self.drain_session(now, id);
+        Ok(r?)
+    }
+
+    /// Sends a provisional (see [`InviteSession::progress`]).
+    pub fn progress(
+        &mut self,
+        now: Instant,
+        id: u64,
+        status: u16,
+        early_media: bool,
+        reliable: bool,
+    ) -> Result<(), UaError> {
+        self.with_session(now, id, |s, _| s.progress(now, status, early_media, reliable))
+    }
+
+    /// Accepts an inbound session.
+    pub fn accept(&mut self, now: Instant, id: u64) -> Result<(), UaError> {
+        self.with_session(now, id, |s, _| s.accept(now))
+    }
+
+    /// Rejects an inbound session.
+    pub fn reject(&mut self, now: Instant, id: u64, status: u16) -> Result<(), UaError> {
+        self.with_session(now, id, |s, _| s.reject(status, None))
+    }
+
+    /// Hangs up a confirmed session.
+    pub fn bye(&mut self, now: Instant, id: u64) -> Result<(), UaError> {
+        self.with_session(now, id, |s, rng| s.bye(None, rng))
+    }
+
+    /// Cancels an outbound session.
+    pub fn cancel(&mut self, now: Instant, id: u64) -> Result<(), UaError> {
+        self.with_session(now, id, |s, _| s.cancel())
+    }
+
+    /// SIP.js `terminate`.
+    pub fn terminate(&mut self, now: Instant, id: u64) -> Result<(), UaError> {
+        self.with_session(now, id, |s, rng| s.terminate(rng))
+    }
+
+    /// Puts the peer on hold (`true`) or takes it off (`false`), by
+    /// re-INVITE or by UPDATE.
+    pub fn hold(&mut self, now: Instant, id: u64, hold: bool, use_update: bool) -> Result<(), UaError> {
+        self.with_session(now, id, |s, rng| s.renegotiate(now, hold, use_update, rng))
+    }
+
+    /// Sends DTMF tones by INFO.
+    pub fn dtmf(&mut self, now: Instant, id: u64, tones: &str, duration: u32, gap: u32) -> Result<(), UaError> {
+        self.with_session(now, id, |s, _| s.dtmf(now, tones, duration, gap))
+    }
+
+    /// Sends an INFO with `body`.
+    pub fn info(&mut self, now: Instant, id: u64, body: Body) -> Result<(), UaError> {
+        self.with_session(now, id, |s, rng| s.info(body, rng))
+    }
+
+    /// Transfers the peer of `id` to `target` (blind), or to the peer of
+    /// session `replaces` (attended, RFC 3891).
+    pub fn refer(&mut self, now: Instant, id: u64, target: &str, replaces: Option<u64>) -> Result<(), UaError> {
+        let uri = Uri::parse(target).map_err(|_| UaError::InvalidTarget(target.to_owned()))?;
+        let rep: Option<DialogId> = match replaces {
+            Some(r) => Some(
+                self.sessions.get(&r).and_then(|s| s.dialog()).map(|d| d.id.clone()).ok_or(UaError::NoSession(r))?,
+            ),
+            None => None,
+        };
+        self.with_session(now, id, |s, rng| s.refer(uri, rep.as_ref(), rng))
+    }
+
+    /// Accepts the transfer asked by the REFER received in session `id`:
+    /// INVITEs the Refer-To target (with its Replaces header and a
+    /// Referred-By) and reports progress to the transferor by NOTIFY.
+    pub fn follow_refer(&mut self, now: Instant, id: u64, refer: &Request) -> Result<u64, UaError> {
+        let target = refer
+            .headers
+            .iter()
+            .find_map(|h| match h {
+                Header::ReferTo(a) => Some(a.uri.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| UaError::InvalidTarget("no Refer-To".into()))?;
+        let mut extra = Vec::new();
+        let mut uri = target;
+        if let Uri::Sip(u) = &mut uri {
+            if let Some(rep) = u.headers.find("Replaces").and_then(|p| p.value.clone()) {
+                let decoded = String::from_utf8_lossy(&percent(&rep)).into_owned();
+                let v = format!("Replaces: {decoded}");
+                if let Ok(SipMessage::Request(r)) = SipMessage::parse(Bytes::from(format!(
+                    "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:x@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n{v}\r\n\r\n"
+                ))) {
+                    extra.extend(r.headers.iter().filter(|h| matches!(h, Header::Replaces(_))).cloned());
+                }
+            }
+            u.headers = Default::default();
+        }
+        if let Some(by) = refer.headers.from() {
+            let mut by = by.clone();
+            by.params.remove("tag");
+            extra.push(Header::ReferredBy(by));
+        }
+        let new = self.invite(now, &uri.to_string(), InviteOptions { extra_headers: extra, ..Default::default() })?;
+        self.refer_links.insert(new, id);
+        Ok(new)
+    }
+
+    /// Registers with `registrar` for `expires` seconds (refreshing until
+    /// [`UserAgentCore::unregister`]).
+    pub fn register(&mut self, now: Instant, registrar: &str, expires: u32) -> Result<(), UaError> {
+        let uri = Uri::parse(registrar).map_err(|_| UaError::InvalidTarget(registrar.to_owned()))?;
+        let call_id = format!("{}@sipact", self.rng.token(20));
+        let tag = self.rng.token(10);
+        let mut reg = Registration::new(uri, self.config.aor(), self.config.contact(), expires, &call_id, &tag);
+        let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
+        let req = reg.request(via, false);
+        self.registration = Some(reg);
+        self.send_client(now, req, Owner::Register)
+    }
+
+    /// Removes the binding.
+    pub fn unregister(&mut self, now: Instant) -> Result<(), UaError> {
+        let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
+        let Some(reg) = self.registration.as_mut() else { return Ok(()) };
+        let req = reg.request(via, true);
+        self.send_client(now, req, Owner::Register)
+    }
+
+    /// Sends an out-of-dialog OPTIONS (or MESSAGE, with a body). Returns an
+    /// id reported back in [`UaEvent::RequestDone`].
+    pub fn request(&mut self, now: Instant, method: Method, target: &str, body: Option<Body>) -> Result<u64, UaError> {
+        let uri = Uri::parse(target).map_err(|_| UaError::InvalidTarget(target.to_owned()))?;
+        let id = self.id();
+        let mut req = Request::new(method.clone(), uri.clone());
+        req.headers.push(Header::Via(self.config.via(&crate::transaction::new_branch(&mut *self.rng))));
+        req.headers.push(Header::MaxForwards(70));
+        let mut from = self.config.aor();
+        from.params.set("tag", Some(&self.rng.token(10)));
+        req.headers.push(Header::From(from));
+        req.headers.push(Header::To(NameAddr::new(uri)));
+        req.headers.push(Header::CallId(ByteString::from(format!("{}@sipact", self.rng.token(20)))));
+        req.headers.push(Header::CSeq(sipact_message::CSeq { seq: 1, method }));
+        if let Some(b) = body {
+            req.headers.push(Header::ContentType(b.content_type));
+            req.body = b.data;
+        }
+        self.send_client(now, req, Owner::Plain(id))?;
+        Ok(id)
+    }
+
+    fn send_client(&mut self, now: Instant, mut req: Request, owner: Owner) -> Result<(), UaError> {
+        let _ = self.digest.authorize(&mut req, &mut *self.rng);
+        let peer = self.peer_for(&req)?;
+        let key = self.tl.send_request(now, req.clone(), peer).map_err(|e| UaError::Transaction(e.to_string()))?;
+        self.client.insert(key, (owner, req));
+        Ok(())
+    }
+
+    // ----- input ---------------------------------------------------------
+
+    /// Bytes received from `peer`.
+    pub fn handle_bytes(&mut self, now: Instant, peer: Peer, data: Bytes) -> Result<(), ParseError> {
+        let r = self.tl.handle_bytes(now, peer, data);
+        self.drain(now);
+        r
+    }
+
+    /// A parsed message received from `peer`.
+    pub fn handle_message(&mut self, now: Instant, peer: Peer, msg: SipMessage) {
+        self.tl.handle_message(now, peer, msg);
+        self.drain(now);
+    }
+
+    /// Fires due timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tl.handle_timeout(now);
+        let due: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(s) = self.sessions.get_mut(&id) {
+                s.handle_timeout(now, &mut *self.rng);
+            }
+            self.drain_session(now, id);
+        }
+        if self.registration.as_ref().and_then(Registration::refresh_at).is_some_and(|t| t <= now) {
+            let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
+            if let Some(reg) = self.registration.as_mut() {
+                let req = reg.request(via, false);
+                let _ = self.send_client(now, req, Owner::Register);
+            }
+        }
+        self.drain(now);
+    }
+
+    /// A connection closed.
+    pub fn handle_flow_closed(&mut self, now: Instant, flow: crate::transport::FlowId) {
+        self.tl.handle_flow_closed(flow);
+        self.drain(now);
+    }
+
+    /// Next bytes to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.tl.poll_transmit()
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<UaEvent> {
+        self.events.pop_front()
+    }
+
+    /// Earliest deadline.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let mut t = self.tl.poll_timeout();
+        for s in self.sessions.values() {
+            t = match (t, s.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        if let Some(r) = self.registration.as_ref().and_then(Registration::refresh_at) {
+            t = Some(t.map_or(r, |a| a.min(r)));
+        }
+        t
+    }
+
+    // ----- plumbing ------------------------------------------------------
+
+    fn drain(&mut self, now: Instant) {
+        while let Some(ev) = self.tl.poll_event() {
+            self.on_tx_event(now, ev);
+        }
+    }
+
+    fn drain_session(&mut self, now: Instant, id: u64) {
+        loop {
+            let Some(s) = self.sessions.get_mut(&id) else { return };
+            if let Some(out) = s.poll_out() {
+                self.execute(now, id, out);
+                continue;
+            }
+            if let Some(ev) = s.poll_event() {
+                self.on_session_event(now, id, ev);
+                continue;
+            }
+            break;
+        }
+        if self.sessions.get(&id).is_some_and(InviteSession::is_terminated)
+            && let Some(s) = self.sessions.remove(&id)
+        {
+            if let Some(d) = s.dialog() {
+                self.by_dialog.remove(&(d.id.call_id.clone(), d.id.local_tag.clone()));
+            }
+            let call_id = s.request().headers.call_id().map(ByteString::from).unwrap_or_default();
+            self.by_dialog.remove(&(call_id, ByteString::from(s.local_tag())));
+            self.by_server_tx.retain(|_, v| *v != id);
+            self.auth_tries.remove(&id);
+        }
+        self.drain(now);
+    }
+
+    fn execute(&mut self, now: Instant, id: u64, out: Out) {
+        match out {
+            Out::Request { request, purpose } => {
+                let owner = if purpose == Purpose::Info && request.method == Method::Bye {
+                    Owner::Nobody
+                } else {
+                    Owner::Session(id, purpose)
+                };
+                let peer = match self.peer_for(&request) {
+                    Ok(p) => p,
+                    Err(_) => {
+                        if let Some(s) = self.sessions.get_mut(&id) {
+                            s.handle_failure(purpose, false, &mut *self.rng);
+                        }
+                        return;
+                    }
+                };
+                let mut request = request;
+                if request.method == Method::Invite && purpose == Purpose::Invite {
+                    let _ = self.digest.authorize(&mut request, &mut *self.rng);
+                }
+                match self.tl.send_request(now, request.clone(), peer) {
+                    Ok(key) => {
+                        if purpose == Purpose::Invite
+                            && let Some(s) = self.sessions.get_mut(&id)
+                        {
+                            s.set_invite_key(key.clone());
+                            s.set_invite(request.clone());
+                        }
+                        self.client.insert(key, (owner, request));
+                    }
+                    Err(_) => {
+                        if let Some(s) = self.sessions.get_mut(&id) {
+                            s.handle_failure(purpose, false, &mut *self.rng);
+                        }
+                    }
+                }
+            }
+            Out::Response { key, response } | Out::Retransmit { key, response } => {
+                let _ = self.tl.send_response(now, &key, response);
+            }
+            Out::Ack { request } => {
+                if let Ok(peer) = self.peer_for(&request) {
+                    self.tl.send_stateless(peer, &SipMessage::Request(request));
+                }
+            }
+            Out::Cancel { key } => {
+                if let Ok(Some(ck)) = self.tl.cancel(now, &key)
+                    && let Some(req) = self.tl.request(&ck).cloned()
+                {
+                    self.client.insert(ck, (Owner::Nobody, req));
+                }
+            }
+        }
+    }
+
+    fn on_session_event(&mut self, now: Instant, id: u64, event: SessionEvent) {
+        // Index dialogs as they appear, so in-dialog requests find the session.
+        if let Some(s) = self.sessions.get(&id)
+            && let Some(d) = s.dialog()
+        {
+            self.by_dialog.insert((d.id.call_id.clone(), d.id.local_tag.clone()), id);
+        }
+        // Transfers we follow report to the transferor (RFC 3515 §2.4.5).
+        if let Some(&old) = self.refer_links.get(&id) {
+            let status = match &event {
+                SessionEvent::Progress { response } => Some(response.status),
+                SessionEvent::Accepted { .. } => Some(200),
+                SessionEvent::Failed { response, cause } => {
+                    Some(response.as_ref().map(|r| r.status).unwrap_or(if *cause == Cause::Canceled {
+                        487
+                    } else {
+                        503
+                    }))
+                }
+                _ => None,
+            };
+            if let Some(st) = status
+                && st != 100
+            {
+                if let Some(o) = self.sessions.get_mut(&old) {
+                    o.notify_refer(st, &mut *self.rng);
+                }
+                if st >= 200 {
+                    self.refer_links.remove(&id);
+                }
+                self.drain_session(now, old);
+            }
+        }
+        // A session that replaces another ends it once accepted (RFC 3891 §3).
+        if let SessionEvent::Accepted { .. } = &event
+            && let Some(old) = self.replacing.remove(&id)
+        {
+            self.events.push_back(UaEvent::Session { session: old, event: SessionEvent::Replaced { new_session: id } });
+            if let Some(o) = self.sessions.get_mut(&old) {
+                if o.state() == SessionState::Confirmed {
+                    let _ = o.bye(None, &mut *self.rng);
+                } else {
+                    let _ = o.terminate(&mut *self.rng);
+                }
+            }
+            self.drain_session(now, old);
+        }
+        self.events.push_back(UaEvent::Session { session: id, event });
+    }
+
+    fn on_tx_event(&mut self, now: Instant, ev: TxEvent) {
+        match ev {
+            TxEvent::Request { key, request, peer } => self.on_request(now, key, request, peer),
+            TxEvent::Ack { request, .. } => {
+                if let Some(id) = self.dialog_of(&request) {
+                    if let Some(s) = self.sessions.get_mut(&id) {
+                        s.handle_ack(now, request);
+                    }
+                    self.drain_session(now, id);
+                }
+            }
+            TxEvent::Cancelled { invite, .. } => {
+                if let Some(&id) = self.by_server_tx.get(&invite) {
+                    if let Some(s) = self.sessions.get_mut(&id) {
+                        s.handle_cancel();
+                    }
+                    self.drain_session(now, id);
+                }
+            }
+            TxEvent::Response { key, response } => {
+                let Some((owner, req)) = self.client.get(&key).cloned() else { return };
+                self.on_response(now, owner, req, response);
+            }
+            TxEvent::StrayResponse { response, .. } => {
+                // A 2xx to an INVITE after its transaction ended: ACK it through the session.
+                if (200..300).contains(&response.status)
+                    && response.headers.cseq().is_some_and(|c| c.method == Method::Invite)
+                {
+                    let key = (
+                        ByteString::from(response.headers.call_id().unwrap_or("")),
+                        ByteString::from(response.headers.from().and_then(|f| f.tag()).unwrap_or("")),
+                    );
+                    if let Some(&id) = self.by_dialog.get(&key) {
+                        if let Some(s) = self.sessions.get_mut(&id) {
+                            let purpose = if response.headers.cseq().map(|c| c.seq)
+                                == s.request().headers.cseq().map(|c| c.seq)
+                            {
+                                Purpose::Invite
+                            } else {
+                                Purpose::Reinvite
+                            };
+                            s.handle_response(now, purpose, response, &mut *self.rng);
+                        }
+                        self.drain_session(now, id);
+                    }
+                }
+            }
+            TxEvent::Timeout { key } => {
+                if let Some((owner, _)) = self.client.remove(&key) {
+                    self.on_failure(now, owner, true);
+                }
+            }
+            TxEvent::TransportError { key } => {
+                if let Some((owner, _)) = self.client.remove(&key) {
+                    self.on_failure(now, owner, false);
+                }
+            }
+            TxEvent::NoAck { .. } => {}
+            TxEvent::Terminated { key, .. } => {
+                self.client.remove(&key);
+                self.by_server_tx.remove(&key);
+            }
+        }
+    }
+
+    fn on_failure(&mut self, now: Instant, owner: Owner, timeout: bool) {
+        match owner {
+            Owner::Session(id, purpose) => {
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.handle_failure(purpose, timeout, &mut *self.rng);
+                }
+                self.drain_session(now, id);
+            }
+            Owner::Register => {
+                if let Some(r) = self.registration.as_mut() {
+                    let ev = r.handle_timeout();
+                    self.events.push_back(UaEvent::Registration(ev));
+                }
+            }
+            Owner::Plain(id) => self.events.push_back(UaEvent::RequestDone {
+                id,
+                status: if timeout { 408 } else { 503 },
+                response: None,
+            }),
+            Owner::Nobody => {}
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, owner: Owner, req: Request, response: Response) {
+        // Digest challenges: retry with credentials (RFC 3261 §22.2).
+        if matches!(response.status, 401 | 407) {
+            let tries_key = match &owner {
+                Owner::Session(id, Purpose::Invite) => Some(*id),
+                Owner::Register => Some(0),
+                Owner::Plain(id) => Some(*id),
+                _ => None,
+            };
+            if let Some(tk) = tries_key {
+                let tries = self.auth_tries.entry(tk).or_insert(0);
+                *tries += 1;
+                if *tries <= 3 && self.digest.handle_challenge(&response).is_ok() {
+                    let mut retry = req.clone();
+                    retry.headers.remove(sipact_message::HeaderName::Authorization);
+                    retry.headers.remove(sipact_message::HeaderName::ProxyAuthorization);
+                    match owner {
+                        Owner::Session(id, _) => {
+                            if let Some(s) = self.sessions.get_mut(&id) {
+                                s.retry_invite(retry, &mut *self.rng);
+                            }
+                            self.drain_session(now, id);
+                            return;
+                        }
+                        Owner::Register | Owner::Plain(_) => {
+                            retry.headers.remove(sipact_message::HeaderName::Via);
+                            retry.headers.push_front(Header::Via(
+                                self.config.via(&crate::transaction::new_branch(&mut *self.rng)),
+                            ));
+                            let seq = retry.headers.cseq().map(|c| c.seq + 1).unwrap_or(2);
+                            let m = retry.method.clone();
+                            retry.headers.remove(sipact_message::HeaderName::CSeq);
+                            retry.headers.push(Header::CSeq(sipact_message::CSeq { seq, method: m }));
+                            let _ = self.send_client(now, retry, owner);
+                            return;
+                        }
+                        Owner::Nobody => {}
+                    }
+                }
+            }
+        }
+        match owner {
+            Owner::Session(id, purpose) => {
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.handle_response(now, purpose, response, &mut *self.rng);
+                }
+                self.drain_session(now, id);
+            }
+            Owner::Register => {
+                let mut resend = false;
+                if let Some(r) = self.registration.as_mut() {
+                    let (events, again) = r.handle_response(now, &response);
+                    resend = again;
+                    for e in events {
+                        self.events.push_back(UaEvent::Registration(e));
+                    }
+                }
+                if resend {
+                    let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
+                    if let Some(r) = self.registration.as_mut() {
+                        let req = r.request(via, false);
+                        let _ = self.send_client(now, req, Owner::Register);
+                    }
+                }
+            }
+            Owner::Plain(id) => {
+                if response.status >= 200 {
+                    self.events.push_back(UaEvent::RequestDone {
+                        id,
+                        status: response.status,
+                        response: Some(response),
+                    });
+                }
+            }
+            Owner::Nobody => {}
+        }
+    }
+
+    fn dialog_of(&self, req: &Request) -> Option<u64> {
+        let call_id = ByteString::from(req.headers.call_id()?);
+        let tag = ByteString::from(req.headers.to()?.tag()?);
+        self.by_dialog.get(&(call_id, tag)).copied()
+    }
+
+    fn on_request(&mut self, now: Instant, key: TxKey, request: Request, peer: Peer) {
+        let _ = peer;
+        let has_to_tag = request.headers.to().and_then(|t| t.tag()).is_some();
+        if has_to_tag {
+            match self.dialog_of(&request) {
+                Some(id) => {
+                    if let Some(s) = self.sessions.get_mut(&id) {
+                        s.handle_request(now, key, request, &mut *self.rng);
+                    }
+                    self.drain_session(now, id);
+                }
+                None => {
+                    // §12.2.2: no such dialog.
+                    let resp = response_for(&request, 481, None);
+                    let _ = self.tl.send_response(now, &key, resp);
+                }
+            }
+            return;
+        }
+        match request.method {
+            Method::Invite => self.on_invite(now, key, request),
+            Method::Options => {
+                let mut resp = response_for(&request, 200, Some(&self.rng.token(10)));
+                resp.headers.push(Header::Allow(vec![
+                    Method::Invite,
+                    Method::Ack,
+                    Method::Cancel,
+                    Method::Bye,
+                    Method::Options,
+                    Method::Prack,
+                    Method::Update,
+                    Method::Info,
+                    Method::Refer,
+                    Method::Notify,
+                    Method::Message,
+                ]));
+                resp.headers.push(Header::Supported(
+                    ["100rel", "timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect(),
+                ));
+                let _ = self.tl.send_response(now, &key, resp);
+            }
+            Method::Message => {
+                let resp = response_for(&request, 200, Some(&self.rng.token(10)));
+                let _ = self.tl.send_response(now, &key, resp);
+                self.events.push_back(UaEvent::Message { request });
+            }
+            Method::Bye | Method::Prack | Method::Update | Method::Info | Method::Refer | Method::Notify => {
+                let resp = response_for(&request, 481, Some(&self.rng.token(10)));
+                let _ = self.tl.send_response(now, &key, resp);
+            }
+            _ => {
+                let mut resp = response_for(&request, 405, Some(&self.rng.token(10)));
+                resp.headers.push(Header::Allow(vec![
+                    Method::Invite,
+                    Method::Ack,
+                    Method::Cancel,
+                    Method::Bye,
+                    Method::Options,
+                ]));
+                let _ = self.tl.send_response(now, &key, resp);
+            }
+        }
+    }
+
+    fn on_invite(&mut self, now: Instant, key: TxKey, request: Request) {
+        // RFC 3891 §3: Replaces must match a dialog of ours, else 481.
+        let mut replaces = None;
+        if let Some(rep) = request.headers.iter().find_map(|h| match h {
+            Header::Replaces(r) => Some(r.clone()),
+            _ => None,
+        }) {
+            let to_tag = rep.params.value("to-tag").unwrap_or("");
+            let from_tag = rep.params.value("from-tag").unwrap_or("");
+            let early_only = rep.params.contains("early-only");
+            let found = self.sessions.iter().find(|(_, s)| {
+                s.dialog().is_some_and(|d| {
+                    *d.id.call_id == *rep.value && *d.id.local_tag == *to_tag && *d.id.remote_tag == *from_tag
+                }) && !s.is_terminated()
+                    && !(early_only && s.state() == SessionState::Confirmed)
+            });
+            match found {
+                Some((&old, _)) => replaces = Some(old),
+                None => {
+                    let resp = response_for(&request, 481, Some(&self.rng.token(10)));
+                    let _ = self.tl.send_response(now, &key, resp);
+                    return;
+                }
+            }
+        }
+        let id = self.id();
+        let tag = self.rng.token(10);
+        let cfg = self.session_config(self.config.rel100);
+        let hooks = (self.hooks)();
+        let s = InviteSession::inbound(id, request.clone(), key.clone(), cfg, hooks, &tag);
+        if s.dialog().is_none() {
+            let mut resp = response_for(&request, 400, Some(&tag));
+            resp.reason = ByteString::from_static("Missing Contact");
+            let _ = self.tl.send_response(now, &key, resp);
+            return;
+        }
+        if let Some(call_id) = request.headers.call_id() {
+            self.by_dialog.insert((ByteString::from(call_id), ByteString::from(tag.as_str())), id);
+        }
+        self.by_server_tx.insert(key, id);
+        self.sessions.insert(id, s);
+        if let Some(old) = replaces {
+            self.replacing.insert(id, old);
+        }
+        self.events.push_back(UaEvent::Incoming { session: id, request, replaces });
+    }
+
+    /// Every session's direction, for inspection.
+    pub fn direction(&self, id: u64) -> Option<Direction> {
+        self.sessions.get(&id).map(InviteSession::direction)
+    }
+}
+
+fn percent(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
