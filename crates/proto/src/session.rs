@@ -369,6 +369,8 @@ pub struct SessionConfig {
     pub via: Via,
     /// User-Agent / Server value.
     pub user_agent: Option<String>,
+    /// Refresh with UPDATE (RFC 3311) instead of re-INVITE.
+    pub refresh_with_update: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1717,7 +1719,8 @@ impl InviteSession {
                 }
                 STimer::Refresh => {
                     if self.state == SessionState::Confirmed && self.reneg.is_none() && self.oa == Oa::Idle {
-                        let r = Renegotiation { hold: self.local_hold, purpose: Purpose::Reinvite, refresh: true };
+                        let purpose = if self.config.refresh_with_update { Purpose::Update } else { Purpose::Reinvite };
+                        let r = Renegotiation { hold: self.local_hold, purpose, refresh: true };
                         let _ = self.send_reneg(r, rng);
                     } else if self.state == SessionState::Confirmed {
                         self.arm(STimer::Refresh, now + Duration::from_secs(1));

@@ -50,6 +50,15 @@ pub struct CoreConfig {
     pub credentials: Vec<Credentials>,
     /// Send every out-of-dialog request here instead of resolving the URI.
     pub outbound_proxy: Option<Peer>,
+    /// Challenge incoming INVITE, REGISTER and MESSAGE requests with digest
+    /// authentication in this realm (a UAS or registrar that checks callers).
+    pub auth_realm: Option<String>,
+    /// Users (name, password) accepted when `auth_realm` is set.
+    pub auth_users: Vec<(String, String)>,
+    /// Answer REGISTER as a simple registrar (bindings kept in memory).
+    pub registrar: bool,
+    /// Refresh sessions (RFC 4028) with UPDATE instead of re-INVITE.
+    pub refresh_with_update: bool,
 }
 
 impl CoreConfig {
@@ -68,6 +77,10 @@ impl CoreConfig {
             user_agent: Some(concat!("sipact/", env!("CARGO_PKG_VERSION")).to_owned()),
             credentials: Vec::new(),
             outbound_proxy: None,
+            auth_realm: None,
+            auth_users: Vec::new(),
+            registrar: false,
+            refresh_with_update: false,
         }
     }
 
@@ -209,6 +222,9 @@ pub struct UserAgentCore {
     registration: Option<Registration>,
     digest: DigestClient,
     auth_tries: HashMap<u64, u32>,
+    verifier: Option<crate::auth::DigestVerifier>,
+    bindings: HashMap<String, (NameAddr, u32)>,
+    epoch: Option<Instant>,
     events: VecDeque<UaEvent>,
     next_id: u64,
 }
@@ -244,6 +260,7 @@ impl UserAgentCore {
     /// from `hooks`.
     pub fn new(config: CoreConfig, rng: Box<dyn Rng + Send>, hooks: HooksFactory) -> Self {
         let digest = DigestClient::with_credentials(config.credentials.clone());
+        let verifier = config.auth_realm.as_deref().map(crate::auth::DigestVerifier::new);
         UserAgentCore {
             tl: TransactionLayer::new(config.tx.clone()),
             config,
@@ -258,6 +275,9 @@ impl UserAgentCore {
             registration: None,
             digest,
             auth_tries: HashMap::new(),
+            verifier,
+            bindings: HashMap::new(),
+            epoch: None,
             events: VecDeque::new(),
             next_id: 1,
         }
@@ -313,6 +333,7 @@ impl UserAgentCore {
             contact: self.config.contact(),
             via: self.config.via("z9hG4bK"),
             user_agent: self.config.user_agent.clone(),
+            refresh_with_update: self.config.refresh_with_update,
         }
     }
 
@@ -928,8 +949,14 @@ impl UserAgentCore {
             }
             return;
         }
+        if matches!(request.method, Method::Invite | Method::Register | Method::Message)
+            && !self.authorized(now, &key, &request)
+        {
+            return;
+        }
         match request.method {
             Method::Invite => self.on_invite(now, key, request),
+            Method::Register if self.config.registrar => self.on_register(now, key, request),
             Method::Options => {
                 let mut resp = response_for(&request, 200, Some(&self.rng.token(10)));
                 resp.headers.push(Header::Allow(vec![
@@ -1018,6 +1045,62 @@ impl UserAgentCore {
             self.replacing.insert(id, old);
         }
         self.events.push_back(UaEvent::Incoming { session: id, request, replaces });
+    }
+
+    /// Checks digest credentials when the UA challenges (RFC 3261 §22.1);
+    /// answers 401 and returns false when they are missing or wrong.
+    fn authorized(&mut self, now: Instant, key: &TxKey, request: &Request) -> bool {
+        let Some(v) = self.verifier.as_mut() else { return true };
+        let epoch = *self.epoch.get_or_insert(now);
+        let secs = now.saturating_duration_since(epoch).as_secs();
+        let users = &self.config.auth_users;
+        let lookup = |user: &str, _realm: &str| {
+            users.iter().find(|(u, _)| u == user).map(|(_, p)| crate::auth::Secret::Password(p.clone()))
+        };
+        match v.verify(request, lookup, secs) {
+            Ok(_) => true,
+            Err(e) => {
+                let mut resp = response_for(request, 401, Some(&self.rng.token(10)));
+                v.add_challenges(&mut resp, &mut *self.rng, secs, e.is_stale());
+                let _ = self.tl.send_response(now, key, resp);
+                false
+            }
+        }
+    }
+
+    /// A minimal registrar (RFC 3261 §10.3): keeps the bindings of each
+    /// address of record and returns them with their lifetimes.
+    fn on_register(&mut self, now: Instant, key: TxKey, request: Request) {
+        let aor = request.headers.to().map(|t| t.uri.to_string()).unwrap_or_default();
+        let expires = request.headers.expires().unwrap_or(3600);
+        let mut resp = response_for(&request, 200, Some(&self.rng.token(10)));
+        for c in request.headers.contacts() {
+            match c {
+                sipact_message::Contact::Any if expires == 0 => {
+                    self.bindings.remove(&aor);
+                }
+                sipact_message::Contact::Addr(a) => {
+                    let e = a.expires().unwrap_or(expires);
+                    if e == 0 {
+                        self.bindings.remove(&aor);
+                    } else {
+                        self.bindings.insert(aor.clone(), (a.clone(), e));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some((c, e)) = self.bindings.get(&aor) {
+            let mut c = c.clone();
+            c.params.set("expires", Some(&e.to_string()));
+            resp.headers.push(Header::Contact(sipact_message::Contact::Addr(c)));
+        }
+        let _ = self.tl.send_response(now, &key, resp);
+    }
+
+    /// The binding a registrar holds for an address of record.
+    pub fn binding(&self, aor: &str) -> Option<&NameAddr> {
+        self.bindings.get(aor).map(|(c, _)| c)
     }
 
     /// Every session's direction, for inspection.
