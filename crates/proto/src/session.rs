@@ -1033,6 +1033,7 @@ impl InviteSession {
         status: u16,
         body_wanted: bool,
         reliable_wanted: bool,
+        rng: &mut dyn Rng,
     ) -> Result<(), SessionError> {
         if self.direction != Direction::Inbound || self.state != SessionState::Incoming || !(101..200).contains(&status)
         {
@@ -1055,7 +1056,9 @@ impl InviteSession {
             }
         }
         if reliable {
-            self.rseq = if self.rseq == 0 { 1 + (now.elapsed().subsec_nanos() % 1000) } else { self.rseq + 1 };
+            // RFC 3262 §3: the first RSeq is random in 1..2^31-1; we keep it
+            // below 2^30 so that it never wraps during a call.
+            self.rseq = if self.rseq == 0 { 1 + rng.below(1 << 30) as u32 } else { self.rseq + 1 };
             resp.headers.push(Header::Require(vec![ByteString::from_static("100rel")]));
             resp.headers.push(Header::RSeq(self.rseq));
             self.prack_pending = true;
@@ -1156,7 +1159,8 @@ impl InviteSession {
     // ----- requests from the peer --------------------------------------
 
     /// Handles the ACK for our 2xx.
-    pub fn handle_ack(&mut self, now: Instant, ack: Request) {
+    pub fn handle_ack(&mut self, now: Instant, ack: Request, rng: &mut dyn Rng) {
+        let _ = now;
         if self.state != SessionState::WaitAck && self.state != SessionState::Confirmed {
             return;
         }

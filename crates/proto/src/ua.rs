@@ -402,7 +402,7 @@ impl UserAgentCore {
         early_media: bool,
         reliable: bool,
     ) -> Result<(), UaError> {
-        self.with_session(now, id, |s, _| s.progress(now, status, early_media, reliable))
+        self.with_session(now, id, |s, rng| s.progress(now, status, early_media, reliable, rng))
     }
 
     /// Accepts an inbound session.
@@ -764,7 +764,7 @@ impl UserAgentCore {
             TxEvent::Ack { request, .. } => {
                 if let Some(id) = self.dialog_of(&request) {
                     if let Some(s) = self.sessions.get_mut(&id) {
-                        s.handle_ack(now, request);
+                        s.handle_ack(now, request, &mut *self.rng);
                     }
                     self.drain_session(now, id);
                 }
