@@ -1170,7 +1170,7 @@ impl InviteSession {
             && self.oa == Oa::LocalOffer
         {
             if self.hooks.apply_answer(&b).is_err() {
-                self.send_bye(&mut crate::rand::SplitMix64::new(now.elapsed().as_nanos() as u64));
+                self.send_bye(rng);
             }
             self.oa = Oa::Idle;
         }
@@ -1178,8 +1178,8 @@ impl InviteSession {
             self.state = SessionState::Confirmed;
             let response = self.last_2xx.clone().unwrap_or_else(|| Response::new(200));
             self.events.push_back(SessionEvent::Accepted { response, ack: Some(ack) });
-        } else if let Some(r) = &self.reneg_server {
-            let _ = r;
+        } else {
+            // The ACK of a re-INVITE of the peer's ends that exchange.
             self.reneg_server = None;
         }
     }
