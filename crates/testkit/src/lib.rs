@@ -71,6 +71,8 @@ pub struct NetSim {
     seq: u64,
     /// Every packet handed to the network, in order (for wire assertions).
     pub sent: Vec<Packet>,
+    /// When each packet of `sent` was handed to the network (same index).
+    pub sent_at: Vec<Instant>,
     /// Packets dropped.
     pub lost: usize,
 }
@@ -78,7 +80,21 @@ pub struct NetSim {
 impl NetSim {
     /// A network with `config`, seeded with `seed`.
     pub fn new(config: NetConfig, seed: u64) -> Self {
-        NetSim { config, rng: SplitMix64::new(seed), queue: BTreeMap::new(), seq: 0, sent: Vec::new(), lost: 0 }
+        NetSim {
+            config,
+            rng: SplitMix64::new(seed),
+            queue: BTreeMap::new(),
+            seq: 0,
+            sent: Vec::new(),
+            sent_at: Vec::new(),
+            lost: 0,
+        }
+    }
+
+    /// The network behaviour, to change it mid-run (for instance, a
+    /// partition: `loss = 1.0`).
+    pub fn config_mut(&mut self) -> &mut NetConfig {
+        &mut self.config
     }
 
     fn chance(&mut self, p: f64) -> bool {
@@ -88,6 +104,7 @@ impl NetSim {
     /// Hands a packet to the network at `now`.
     pub fn send(&mut self, now: Instant, packet: Packet) {
         self.sent.push(packet.clone());
+        self.sent_at.push(now);
         if self.chance(self.config.loss) {
             self.lost += 1;
             return;
@@ -395,6 +412,16 @@ impl Pair {
     /// Every SIP message handed to the network, parsed, with sender.
     pub fn wire(&self) -> Vec<(SocketAddr, SipMessage)> {
         self.net.sent.iter().filter_map(|p| SipMessage::parse(p.data.clone()).ok().map(|m| (p.from, m))).collect()
+    }
+
+    /// Like [`Pair::wire`], with the synthetic time each message was sent.
+    pub fn wire_at(&self) -> Vec<(Instant, SocketAddr, SipMessage)> {
+        self.net
+            .sent
+            .iter()
+            .zip(&self.net.sent_at)
+            .filter_map(|(p, t)| SipMessage::parse(p.data.clone()).ok().map(|m| (*t, p.from, m)))
+            .collect()
     }
 
     /// A one-line summary per message on the wire (`alice > INVITE`, `bob < 200 INVITE`).
