@@ -815,12 +815,6 @@ impl InviteSession {
                     let _ = self.hooks.apply_answer(&b);
                 }
             }
-            if self.cancel_requested {
-                self.cancel_requested = false;
-                if let Some(k) = self.invite_key.clone() {
-                    self.out.push_back(Out::Cancel { key: k });
-                }
-            }
             return;
         }
         if status < 300 {
@@ -888,6 +882,13 @@ impl InviteSession {
             }
             self.send_ack(ack_body.as_ref(), rng);
             self.state = SessionState::Confirmed;
+            if self.cancel_requested {
+                // The 2xx crossed our CANCEL (§9.1): the callee considers the
+                // call up. ACK it, then hang up at once; the user asked for no call.
+                self.send_bye(rng);
+                self.fail(None, Cause::Canceled);
+                return;
+            }
             self.negotiate_timer_uac(now, &resp);
             let ack = self.last_ack.clone();
             let _ = ack;
@@ -1399,16 +1400,21 @@ impl InviteSession {
         Ok(())
     }
 
-    /// Cancels an outbound session before its final response (deferred until
-    /// a provisional arrives, RFC 3261 §9.1).
+    /// Cancels an outbound session before its final response. The
+    /// transaction layer holds the CANCEL until a provisional (a 100
+    /// included) has arrived (RFC 3261 §9.1); a 2xx that crosses it is
+    /// ACKed and hung up with BYE.
     pub fn cancel(&mut self) -> Result<(), SessionError> {
         if self.direction != Direction::Outbound || !matches!(self.state, SessionState::Calling | SessionState::Early) {
             return Err(self.invalid("cancel"));
         }
+        if self.cancel_requested {
+            return Ok(());
+        }
         self.cancel_requested = true;
-        if self.state == SessionState::Early
-            && let Some(k) = self.invite_key.clone()
-        {
+        // Always hand it to the layer: it knows whether a 100 came (the
+        // session only sees the provisionals after it).
+        if let Some(k) = self.invite_key.clone() {
             self.out.push_back(Out::Cancel { key: k });
         }
         Ok(())
@@ -1459,7 +1465,9 @@ impl InviteSession {
         req.headers.push(Header::Contact(sipact_message::Contact::Addr(contact)));
         if let Some(iv) = self.session_interval {
             let mut p = Params::new();
-            p.push(Param::new("refresher", if self.we_refresh { self.role_name() } else { self.peer_role_name() }));
+            // RFC 4028 §7.4: `refresher` names a role in *this* transaction,
+            // where we are the UAC, whichever side sent the initial INVITE.
+            p.push(Param::new("refresher", if self.we_refresh { "uac" } else { "uas" }));
             req.headers.push(Header::SessionExpires(DeltaParams { delta: iv, comment: None, params: p }));
         }
         set_body(&mut req.headers, &mut req.body, Some(&offer));
@@ -1467,14 +1475,6 @@ impl InviteSession {
         self.reneg = Some(r.clone());
         self.out.push_back(Out::Request { request: req, purpose: r.purpose });
         Ok(())
-    }
-
-    fn role_name(&self) -> &'static str {
-        if self.direction == Direction::Outbound { "uac" } else { "uas" }
-    }
-
-    fn peer_role_name(&self) -> &'static str {
-        if self.direction == Direction::Outbound { "uas" } else { "uac" }
     }
 
     fn reneg_response(&mut self, now: Instant, purpose: Purpose, resp: Response, rng: &mut dyn Rng) {
@@ -1514,8 +1514,9 @@ impl InviteSession {
             }
             self.oa = Oa::Idle;
             if let Some(se) = resp.headers.session_expires() {
+                // The refresher is relative to this transaction, in which we are the UAC.
                 let we = match se.refresher() {
-                    Some(x) => x.eq_ignore_ascii_case(self.role_name()),
+                    Some(x) => x.eq_ignore_ascii_case("uac"),
                     None => true,
                 };
                 self.start_session_timer(now, se.delta, we);
