@@ -9,7 +9,7 @@
 //!   what they saw.
 #![warn(missing_docs)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -75,6 +75,11 @@ pub struct NetSim {
     pub sent_at: Vec<Instant>,
     /// Packets dropped.
     pub lost: usize,
+    /// Forking: an out-of-dialog request (no To tag: INVITE, its CANCEL,
+    /// their retransmissions) sent to a key is also delivered to each
+    /// address listed, as a forking proxy in front of the key would do.
+    /// Each copy meets loss and delay on its own; `sent` records it once.
+    pub fork: HashMap<SocketAddr, Vec<SocketAddr>>,
 }
 
 impl NetSim {
@@ -88,6 +93,7 @@ impl NetSim {
             sent: Vec::new(),
             sent_at: Vec::new(),
             lost: 0,
+            fork: HashMap::new(),
         }
     }
 
@@ -105,6 +111,17 @@ impl NetSim {
     pub fn send(&mut self, now: Instant, packet: Packet) {
         self.sent.push(packet.clone());
         self.sent_at.push(now);
+        let forks = match self.fork.get(&packet.to) {
+            Some(targets) if is_initial_request(&packet.data) => targets.clone(),
+            _ => Vec::new(),
+        };
+        self.transmit(now, packet.clone());
+        for to in forks {
+            self.transmit(now, Packet { to, ..packet.clone() });
+        }
+    }
+
+    fn transmit(&mut self, now: Instant, packet: Packet) {
         if self.chance(self.config.loss) {
             self.lost += 1;
             return;
@@ -442,6 +459,11 @@ impl Pair {
             })
             .collect()
     }
+}
+
+/// A request without a To tag (what a forking proxy forks).
+fn is_initial_request(data: &Bytes) -> bool {
+    matches!(SipMessage::parse(data.clone()), Ok(SipMessage::Request(r)) if r.headers.to().is_some_and(|t| t.tag().is_none()))
 }
 
 fn unreachable_addr() -> SocketAddr {
