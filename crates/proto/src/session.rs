@@ -265,7 +265,8 @@ pub enum SessionEvent {
     },
     /// Progress of a REFER we sent, from the peer's NOTIFY sipfrag.
     ReferProgress {
-        /// Status line code in the sipfrag (0 for the 202/4xx to the REFER itself).
+        /// Status line code in the sipfrag, or the status of the final
+        /// response to the REFER itself (202, or a failure).
         status: u16,
         /// Whether the subscription ended with this NOTIFY.
         terminated: bool,
