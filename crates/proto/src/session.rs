@@ -426,6 +426,8 @@ pub struct InviteSession {
     retrans_key: Option<TxKey>,
     last_rel1xx: Option<Response>,
     rseq: u32,
+    /// Outbound: last RSeq received per remote tag (RFC 3262 §4).
+    rseq_in: Vec<(ByteString, u32)>,
     prack_pending: bool,
     last_ack: Option<Request>,
     cancel_requested: bool,
@@ -596,6 +598,7 @@ impl InviteSession {
             retrans_key: None,
             last_rel1xx: None,
             rseq: 0,
+            rseq_in: Vec::new(),
             prack_pending: false,
             last_ack: None,
             cancel_requested: false,
@@ -793,6 +796,18 @@ impl InviteSession {
             if status == 100 {
                 return;
             }
+            // RFC 3262 §4: a reliable provisional whose RSeq is not one higher
+            // than the last one of its dialog (a retransmission, or out of
+            // order) is neither PRACKed nor processed.
+            if resp.headers.requires("100rel")
+                && let (Some(tag), Some(n)) = (&remote_tag, resp.headers.rseq())
+            {
+                match self.rseq_in.iter_mut().find(|(t, _)| **t == **tag) {
+                    Some((_, last)) if n != last.wrapping_add(1) => return,
+                    Some((_, last)) => *last = n,
+                    None => self.rseq_in.push((ByteString::from(tag.as_str()), n)),
+                }
+            }
             self.state = SessionState::Early;
             if let Some(tag) = &remote_tag {
                 if !self.early.iter().any(|d| *d.id.remote_tag == **tag)
@@ -930,6 +945,7 @@ impl InviteSession {
         self.invite = req.clone();
         self.state = SessionState::Calling;
         self.early.clear();
+        self.rseq_in.clear();
         self.dialog = None;
         self.out.push_back(Out::Request { request: req, purpose: Purpose::Invite });
     }
@@ -1051,7 +1067,10 @@ impl InviteSession {
                 || (h.supports("100rel") && (reliable_wanted || self.config.rel100 == Rel100::Required)));
         let mut resp = self.respond(&self.invite.clone(), status);
         self.with_contact(&mut resp.headers);
-        if body_wanted || reliable && self.oa == Oa::RemoteOffer && status == 183 {
+        // RFC 3262 §5 / RFC 3261 §13.2.1: an INVITE without an offer gets
+        // ours in the first reliable non-failure response.
+        let first_offer = reliable && self.oa == Oa::Idle && self.invite.body.is_empty() && self.last_rel1xx.is_none();
+        if body_wanted || first_offer || reliable && self.oa == Oa::RemoteOffer && status == 183 {
             let body = self.make_answer_or_offer()?;
             if let Some(b) = body {
                 set_body(&mut resp.headers, &mut resp.body, Some(&b));
