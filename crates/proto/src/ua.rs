@@ -648,6 +648,26 @@ impl UserAgentCore {
             self.by_dialog.remove(&(call_id, ByteString::from(s.local_tag())));
             self.by_server_tx.retain(|_, v| *v != id);
             self.auth_tries.remove(&id);
+            // A re-INVITE still pending when the session ended (BYE crossed
+            // it, and its 2xx was lost) would keep its client transaction
+            // in Proceeding for ever: nothing retransmits that 2xx any more.
+            // Cancel it, which also bounds it to 64*T1 (RFC 3261 §9.1).
+            let mut pending: Vec<TxKey> = self
+                .client
+                .iter()
+                .filter(|(k, (o, _))| {
+                    k.method == Method::Invite && matches!(o, Owner::Session(s, Purpose::Reinvite) if *s == id)
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            pending.sort_by(|a, b| a.branch.cmp(&b.branch));
+            for key in pending {
+                if let Ok(Some(ck)) = self.tl.cancel(now, &key)
+                    && let Some(req) = self.tl.request(&ck).cloned()
+                {
+                    self.client.insert(ck, (Owner::Nobody, req));
+                }
+            }
         }
         self.drain(now);
     }
