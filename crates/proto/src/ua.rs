@@ -14,7 +14,7 @@ use sipact_message::{Header, Host, Method, NameAddr, ParseError, Request, Respon
 use crate::auth::{Credentials, DigestClient};
 use crate::dialog::DialogId;
 use crate::rand::Rng;
-use crate::register::{RegEvent, Registration};
+use crate::register::{RegEvent, RegState, Registration};
 use crate::session::{
     Body, Cause, DescriptionHooks, Direction, InviteSession, Out, Purpose, Rel100, SessionConfig, SessionError,
     SessionEvent, SessionState,
@@ -890,7 +890,18 @@ impl UserAgentCore {
                             self.drain_session(now, id);
                             return;
                         }
-                        Owner::Register | Owner::Plain(_) => {
+                        Owner::Register => {
+                            // §10.2.4: the retry takes the registration's next
+                            // CSeq, so that later refreshes keep increasing.
+                            let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
+                            if let Some(r) = self.registration.as_mut() {
+                                let unregister = r.state == RegState::Unregistering;
+                                let req = r.request(via, unregister);
+                                let _ = self.send_client(now, req, owner);
+                            }
+                            return;
+                        }
+                        Owner::Plain(_) => {
                             retry.headers.remove(sipact_message::HeaderName::Via);
                             retry.headers.push_front(Header::Via(
                                 self.config.via(&crate::transaction::new_branch(&mut *self.rng)),
@@ -915,6 +926,11 @@ impl UserAgentCore {
                 self.drain_session(now, id);
             }
             Owner::Register => {
+                // A final answer ends this round of challenges: the next
+                // refresh may be challenged again (a nonce expires).
+                if response.status >= 200 {
+                    self.auth_tries.remove(&0);
+                }
                 let mut resend = false;
                 if let Some(r) = self.registration.as_mut() {
                     let (events, again) = r.handle_response(now, &response);
