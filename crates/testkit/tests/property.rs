@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use sipact_proto::SessionEvent;
-use sipact_proto::ua::{InviteOptions, UaEvent};
+use sipact_proto::ua::{CoreConfig, InviteOptions, UaEvent};
+use sipact_proto::{Rel100, SessionEvent};
 use sipact_testkit::{NetConfig, Pair};
 
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +52,13 @@ struct Step {
     pick: usize,
 }
 
-fn step() -> impl Strategy<Value = Step> {
-    (0u64..6000, 0usize..2, act(), 0usize..4).prop_map(|(wait_ms, side, act, pick)| Step { wait_ms, side, act, pick })
+fn step(max_wait_ms: u64) -> impl Strategy<Value = Step> {
+    (0..max_wait_ms, 0usize..2, act(), 0usize..4).prop_map(|(wait_ms, side, act, pick)| Step {
+        wait_ms,
+        side,
+        act,
+        pick,
+    })
 }
 
 fn net() -> impl Strategy<Value = NetConfig> {
@@ -66,7 +71,7 @@ fn net() -> impl Strategy<Value = NetConfig> {
     })
 }
 
-fn apply(p: &mut Pair, s: Step, created: &mut [BTreeSet<u64>; 2]) {
+fn apply(p: &mut Pair, s: Step, reliable: bool, created: &mut [BTreeSet<u64>; 2]) {
     let now = p.now;
     let other = 1 - s.side;
     if let Act::Invite = s.act {
@@ -85,6 +90,7 @@ fn apply(p: &mut Pair, s: Step, created: &mut [BTreeSet<u64>; 2]) {
     // Commands invalid in the session's state are refused; that is fine.
     let _ = match s.act {
         Act::Invite => Ok(()),
+        Act::Progress if reliable => ua.progress(now, id, 183, true, true),
         Act::Progress => ua.progress(now, id, 180, false, false),
         Act::Accept => ua.accept(now, id),
         Act::Reject => ua.reject(now, id, 486),
@@ -122,6 +128,43 @@ fn check(p: &Pair, created: &[BTreeSet<u64>; 2]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Plays `steps`, hangs everybody up, lets every timer run out and checks
+/// the invariants.
+fn run(mut p: Pair, steps: &[Step], reliable: bool) -> Result<(), TestCaseError> {
+    let mut created: [BTreeSet<u64>; 2] = Default::default();
+    for s in steps {
+        p.run_for(Duration::from_millis(s.wait_ms));
+        apply(&mut p, *s, reliable, &mut created);
+    }
+    // Everybody hangs up, again and again until nothing is left (a
+    // terminate may be refused while a BYE or CANCEL is under way, or a
+    // session may appear late when its INVITE was retransmitted).
+    for _ in 0..8 {
+        p.run_for(Duration::from_secs(5));
+        for side in 0..2 {
+            for id in p.sides[side].ua.session_ids() {
+                let now = p.now;
+                let _ = p.sides[side].ua.terminate(now, id);
+            }
+        }
+        p.run_for(Duration::from_secs(35));
+    }
+    // Well past 64*T1, so Timers B, D, F, H, J, K, L and M have all run.
+    p.run_for(Duration::from_secs(200));
+    for (i, side) in p.sides.iter_mut().enumerate() {
+        prop_assert!(side.ua.session_ids().is_empty(), "side {}: sessions left {:?}", i, side.ua.session_ids());
+        prop_assert!(
+            side.ua.transactions().is_empty(),
+            "side {}: {} transactions left",
+            i,
+            side.ua.transactions().len()
+        );
+        prop_assert_eq!(side.ua.poll_timeout(), None, "side {} still has a deadline", i);
+    }
+    prop_assert_eq!(p.net.in_flight(), 0);
+    check(&p, &created)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -129,35 +172,23 @@ proptest! {
     fn every_session_ends_once_and_the_cores_go_idle(
         seed in any::<u64>(),
         net in net(),
-        steps in proptest::collection::vec(step(), 1..24),
+        steps in proptest::collection::vec(step(6000), 1..24),
     ) {
-        let mut p = Pair::new(net, seed);
-        let mut created: [BTreeSet<u64>; 2] = Default::default();
-        for s in &steps {
-            p.run_for(Duration::from_millis(s.wait_ms));
-            apply(&mut p, *s, &mut created);
-        }
-        // Everybody hangs up, again and again until nothing is left (a
-        // terminate may be refused while a BYE or CANCEL is under way, or
-        // a session may appear late when its INVITE was retransmitted).
-        for _ in 0..8 {
-            p.run_for(Duration::from_secs(5));
-            for side in 0..2 {
-                for id in p.sides[side].ua.session_ids() {
-                    let now = p.now;
-                    let _ = p.sides[side].ua.terminate(now, id);
-                }
-            }
-            p.run_for(Duration::from_secs(35));
-        }
-        // Well past 64*T1, so Timers B, D, F, H, J, K, L and M have all run.
-        p.run_for(Duration::from_secs(200));
-        for (i, side) in p.sides.iter_mut().enumerate() {
-            prop_assert!(side.ua.session_ids().is_empty(), "side {}: sessions left {:?}", i, side.ua.session_ids());
-            prop_assert!(side.ua.transactions().is_empty(), "side {}: {} transactions left", i, side.ua.transactions().len());
-            prop_assert_eq!(side.ua.poll_timeout(), None, "side {} still has a deadline", i);
-        }
-        prop_assert_eq!(p.net.in_flight(), 0);
-        check(&p, &created)?;
+        run(Pair::new(net, seed), &steps, false)?;
+    }
+
+    /// The same with session timers (90 s, so refreshes and expiries happen
+    /// during the run) and reliable provisionals with early media.
+    #[test]
+    fn with_session_timers_and_100rel(
+        seed in any::<u64>(),
+        net in net(),
+        steps in proptest::collection::vec(step(30000), 1..24),
+    ) {
+        let cfg = |c: &mut CoreConfig| {
+            c.session_expires = Some(90);
+            c.rel100 = Rel100::Required;
+        };
+        run(Pair::with(net, seed, cfg, cfg), &steps, true)?;
     }
 }
