@@ -57,6 +57,9 @@ pub struct CoreConfig {
     pub auth_users: Vec<(String, String)>,
     /// Answer REGISTER as a simple registrar (bindings kept in memory).
     pub registrar: bool,
+    /// As a registrar, the shortest binding accepted: shorter ones are
+    /// answered 423 Interval Too Brief with this `Min-Expires` (§10.3 step 7).
+    pub registrar_min_expires: Option<u32>,
     /// Refresh sessions (RFC 4028) with UPDATE instead of re-INVITE.
     pub refresh_with_update: bool,
 }
@@ -80,6 +83,7 @@ impl CoreConfig {
             auth_realm: None,
             auth_users: Vec::new(),
             registrar: false,
+            registrar_min_expires: None,
             refresh_with_update: false,
         }
     }
@@ -1109,6 +1113,18 @@ impl UserAgentCore {
     fn on_register(&mut self, now: Instant, key: TxKey, request: Request) {
         let aor = request.headers.to().map(|t| t.uri.to_string()).unwrap_or_default();
         let expires = request.headers.expires().unwrap_or(3600);
+        if let Some(min) = self.config.registrar_min_expires {
+            let too_brief = request.headers.contacts().any(|c| match c {
+                sipact_message::Contact::Addr(a) => (1..min).contains(&a.expires().unwrap_or(expires)),
+                _ => false,
+            });
+            if too_brief {
+                let mut resp = response_for(&request, 423, Some(&self.rng.token(10)));
+                resp.headers.push(Header::MinExpires(min));
+                let _ = self.tl.send_response(now, &key, resp);
+                return;
+            }
+        }
         let mut resp = response_for(&request, 200, Some(&self.rng.token(10)));
         for c in request.headers.contacts() {
             match c {

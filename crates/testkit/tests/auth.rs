@@ -255,3 +255,41 @@ fn registration_stays_up_for_an_hour_across_nonce_expiry() {
         requests(&p, Method::Register).iter().filter_map(|r| r.headers.cseq().map(|c| c.seq)).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
 }
+
+#[test]
+fn register_too_brief_is_retried_with_min_expires() {
+    let mut p = Pair::with(
+        NetConfig::default(),
+        42,
+        |a| a.credentials.push(Credentials::new("alice", "secret")),
+        |b| {
+            b.auth_realm = Some(REALM.to_owned());
+            b.auth_users.push(("alice".to_owned(), "secret".to_owned()));
+            b.registrar = true;
+            b.registrar_min_expires = Some(600);
+        },
+    );
+    let registrar = format!("sip:{}", p.sides[BOB].addr);
+    let now = p.now;
+    p.sides[ALICE].ua.register(now, &registrar, 60).expect("register");
+    assert!(p.run_until(Duration::from_secs(10), |p| !reg_events(p).is_empty()));
+    assert_eq!(
+        p.ladder(),
+        [
+            "alice REGISTER",
+            "bob 401 REGISTER",
+            "alice REGISTER",
+            "bob 423 REGISTER",
+            "alice REGISTER",
+            "bob 200 REGISTER"
+        ]
+    );
+    let c423 = &responses(&p, 423)[0];
+    assert!(c423.headers.iter().any(|h| matches!(h, Header::MinExpires(600))));
+    let regs = requests(&p, Method::Register);
+    assert_eq!(regs.iter().map(|r| r.headers.expires()).collect::<Vec<_>>(), [Some(60), Some(60), Some(600)]);
+    let seqs: Vec<u32> = regs.iter().filter_map(|r| r.headers.cseq().map(|c| c.seq)).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert!(regs.iter().all(|r| r.headers.call_id() == regs[0].headers.call_id()));
+    assert!(matches!(reg_events(&p)[..], [RegEvent::Registered { expires: 600, .. }]), "{:?}", reg_events(&p));
+}
