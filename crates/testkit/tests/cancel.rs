@@ -195,3 +195,41 @@ fn cancel_racing_the_2xx_acks_then_byes() {
     assert!(!names(&ea).contains(&"accepted"), "caller reported a call it canceled: {:?}", names(&ea));
     assert_eq!(terminated(&ea), [Cause::Canceled]);
 }
+
+#[test]
+fn cancel_under_loss_ends_both_sides_once() {
+    for seed in 1..=20u64 {
+        let net = NetConfig { loss: 0.3, duplicate: 0.05, reorder: 0.1, ..NetConfig::default() };
+        let mut p = Pair::new(net, seed);
+        let target = p.sides[1].uri();
+        let now = p.now;
+        let a = p.sides[0].ua.invite(now, &target, InviteOptions::default()).expect("invite");
+        // Cancel at a seed-dependent moment: before, around or after the 180.
+        p.run_for(Duration::from_millis(seed * 37 % 700));
+        if let Some(b) = p.sides[1].incoming(0) {
+            let now = p.now;
+            let _ = p.sides[1].ua.progress(now, b, 180, false, false);
+        }
+        let now = p.now;
+        p.sides[0].ua.cancel(now, a).expect("cancel");
+        for _ in 0..40 {
+            p.run_for(Duration::from_millis(250));
+            if let Some(b) = p.sides[1].incoming(0) {
+                let now = p.now;
+                let _ = p.sides[1].ua.progress(now, b, 180, false, false);
+            }
+        }
+        p.run_for(Duration::from_secs(200));
+        let ea = p.sides[0].session_events(a);
+        assert_eq!(terminated(&ea), [Cause::Canceled], "seed {seed}: {:?}\n{:?}", names(&ea), p.ladder());
+        if let Some(b) = p.sides[1].incoming(0) {
+            let eb = p.sides[1].session_events(b);
+            assert_eq!(terminated(&eb), [Cause::Canceled], "seed {seed}: {:?}\n{:?}", names(&eb), p.ladder());
+        }
+        for s in &mut p.sides {
+            assert!(s.ua.session_ids().is_empty(), "seed {seed}");
+            assert!(s.ua.transactions().is_empty(), "seed {seed}: transactions left\n{:?}", p.net.sent.len());
+            assert_eq!(s.ua.poll_timeout(), None, "seed {seed}");
+        }
+    }
+}
