@@ -1041,6 +1041,16 @@ impl UserAgentCore {
     }
 
     fn on_invite(&mut self, now: Instant, key: TxKey, request: Request) {
+        // RFC 4028 §8.1: a session interval below our Min-SE is refused with
+        // 422 naming it; the caller retries with a bigger one.
+        if let Some(se) = request.headers.session_expires()
+            && se.delta < self.config.min_se
+        {
+            let mut resp = response_for(&request, 422, Some(&self.rng.token(10)));
+            resp.headers.push(Header::MinSe(sipact_message::DeltaParams::new(self.config.min_se)));
+            let _ = self.tl.send_response(now, &key, resp);
+            return;
+        }
         // RFC 3891 §3: Replaces must match a dialog of ours, else 481.
         let mut replaces = None;
         if let Some(rep) = request.headers.iter().find_map(|h| match h {

@@ -196,3 +196,50 @@ fn non_refresher_hangs_up_when_refreshes_stop() {
     assert!(matches!(eb.last(), Some(SessionEvent::Terminated { .. })), "{eb:?}");
     assert_eq!(eb.iter().filter(|e| matches!(e, SessionEvent::Terminated { .. })).count(), 1);
 }
+
+#[test]
+fn interval_too_small_gets_422_and_a_retry_with_min_se() {
+    // Bob will not refresh more often than every 300 s (RFC 4028 §8.1).
+    let mut p = Pair::with(NetConfig::default(), 14, timers(120), |c| c.min_se = 300);
+    let (a, b, _) = establish(&mut p);
+    let ladder = p.ladder();
+    assert_eq!(
+        ladder[..6],
+        ["alice INVITE", "bob 100 INVITE", "bob 422 INVITE", "alice ACK", "alice INVITE", "bob 100 INVITE"],
+        "{ladder:?}"
+    );
+    let wire = p.wire();
+    let r422 = wire
+        .iter()
+        .find_map(|(_, m)| match m {
+            SipMessage::Response(r) if r.status == 422 => Some(r.clone()),
+            _ => None,
+        })
+        .expect("422");
+    let min = r422.headers.iter().find_map(|h| match h {
+        sipact_message::Header::MinSe(d) => Some(d.delta),
+        _ => None,
+    });
+    assert_eq!(min, Some(300));
+    let invites: Vec<_> = wire
+        .iter()
+        .filter_map(|(_, m)| match m {
+            SipMessage::Request(r) if r.method == Method::Invite => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(invites.len(), 2);
+    assert_eq!(invites[0].headers.session_expires().map(|s| s.delta), Some(120));
+    // The retry asks for the bigger interval, with a new CSeq and branch, same Call-ID and From tag.
+    assert_eq!(invites[1].headers.session_expires().map(|s| s.delta), Some(300));
+    assert_eq!(invites[1].headers.cseq().map(|c| c.seq), Some(2));
+    assert_ne!(invites[0].headers.via().and_then(|v| v.branch()), invites[1].headers.via().and_then(|v| v.branch()));
+    assert_eq!(invites[0].headers.call_id(), invites[1].headers.call_id());
+    assert_eq!(invites[0].headers.from().and_then(|f| f.tag()), invites[1].headers.from().and_then(|f| f.tag()));
+    // Only the acceptable INVITE reached Bob's user; the session runs with 300 s.
+    assert!(p.sides[1].incoming(1).is_none());
+    assert_eq!(p.sides[0].ua.session(a).and_then(|s| s.session_interval()), Some(300));
+    assert_eq!(p.sides[1].ua.session(b).and_then(|s| s.session_interval()), Some(300));
+    assert_eq!(first_200_invite(&p).headers.session_expires().map(|s| s.delta), Some(300));
+    assert!(!p.sides[0].session_events(a).iter().any(|e| matches!(e, SessionEvent::Failed { .. })));
+}
