@@ -418,7 +418,7 @@ fn memchr_lf(b: &[u8]) -> Option<usize> {
 fn parse_version(s: &str) -> Option<Version> {
     let rest = s
         .strip_prefix("SIP/")
-        .or_else(|| if s.len() >= 4 && s[..4].eq_ignore_ascii_case("SIP/") { Some(&s[4..]) } else { None })?;
+        .or_else(|| if s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/")) { s.get(4..) } else { None })?;
     let (a, b) = rest.split_once('.')?;
     if a.is_empty() || b.is_empty() || !a.bytes().all(|c| c.is_ascii_digit()) || !b.bytes().all(|c| c.is_ascii_digit())
     {
@@ -569,7 +569,7 @@ enum Start {
 
 /// Parses a status line or a request line (`lead` is its offset in the input).
 fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<Start, ParseError> {
-    if start_line.len() >= 4 && start_line[..4].eq_ignore_ascii_case("SIP/") {
+    if start_line.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/")) {
         let mut parts = start_line.splitn(3, ' ');
         let v = parts.next().unwrap_or("");
         let code = parts.next().unwrap_or("");

@@ -292,3 +292,12 @@ proptest! {
         let _ = SipMessage::parse(data);
     }
 }
+
+/// Found by the parse fuzz target: a start line with a multi-byte character
+/// across byte 4 made the status-line check slice inside the character.
+#[test]
+fn fuzz_regression_multibyte_start_line() {
+    let input: &[u8] = b">\x01b\xc3\xb1\xd1\xba> R\n\r\n&";
+    assert!(SipMessage::parse(input.to_vec()).is_err());
+    assert!(SipMessage::parse(b"SIP\xc3\xb1 200 OK\r\n\r\n".to_vec()).is_err());
+}
