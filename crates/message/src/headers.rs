@@ -7,8 +7,8 @@ use bytestring::ByteString;
 use crate::method::Method;
 use crate::param::{Params, header_params};
 use crate::text::{
-    delta_seconds, eq_ic, is_token_char, is_word_char, is_ws, number_u32, quoted_raw, quoted_value, sub, token,
-    write_quoted, write_u32,
+    delta_seconds, eq_ic, is_token_char, is_ws, number_u32, quoted_raw, quoted_value, sub, token, write_quoted,
+    write_u32,
 };
 use crate::uri::{Host, Uri, parse_hostport, parse_uri};
 
@@ -40,18 +40,22 @@ macro_rules! header_names {
 
             /// Looks a name up, ignoring ASCII case; compact forms included.
             pub fn lookup(name: &str) -> Option<HeaderName> {
-                let n = name.len();
-                if n == 0 || n > 24 {
+                let b = name.as_bytes();
+                let (Some(&first), Some(&last)) = (b.first(), b.last()) else { return None };
+                if b.len() == 1 {
+                    let c = first.to_ascii_lowercase();
+                    $( $( if c == $compact.as_bytes()[0] { return Some(HeaderName::$var); } )? )*
                     return None;
                 }
-                let mut buf = [0u8; 24];
-                for (d, s) in buf.iter_mut().zip(name.bytes()) {
-                    *d = s.to_ascii_lowercase();
-                }
-                let lower = &buf[..n];
+                // Length, first and last letter select the candidate; one
+                // case-insensitive comparison confirms it.
+                let key = name_key(b.len(), first, last);
                 $(
-                    if lower == header_names!(@lower $canon) $( || lower == $compact.as_bytes() )? {
-                        return Some(HeaderName::$var);
+                    {
+                        const K: u32 = name_key($canon.len(), $canon.as_bytes()[0], $canon.as_bytes()[$canon.len() - 1]);
+                        if key == K && name.eq_ignore_ascii_case($canon) {
+                            return Some(HeaderName::$var);
+                        }
                     }
                 )*
                 None
@@ -60,25 +64,15 @@ macro_rules! header_names {
     };
     (@compact $c:literal) => { Some(const_char($c)) };
     (@compact) => { None };
-    (@lower $canon:literal) => {{
-        const L: &[u8] = &lower_const::<{ $canon.len() }>($canon);
-        L
-    }};
+}
+
+/// Lookup key of a header name: length, first and last byte, lower-cased.
+const fn name_key(len: usize, first: u8, last: u8) -> u32 {
+    ((len as u32) << 16) | ((first.to_ascii_lowercase() as u32) << 8) | last.to_ascii_lowercase() as u32
 }
 
 const fn const_char(s: &str) -> char {
     s.as_bytes()[0] as char
-}
-
-const fn lower_const<const N: usize>(s: &str) -> [u8; N] {
-    let b = s.as_bytes();
-    let mut out = [0u8; N];
-    let mut i = 0;
-    while i < N {
-        out[i] = b[i].to_ascii_lowercase();
-        i += 1;
-    }
-    out
 }
 
 header_names! {
@@ -929,9 +923,9 @@ fn via<'a>(src: &ByteString, s: &'a str) -> VRes<'a, Via> {
     Ok((
         rest,
         Via {
-            protocol: sub(src, protocol),
-            version: sub(src, version),
-            transport: sub(src, transport),
+            protocol: crate::text::sub_token(src, protocol),
+            version: crate::text::sub_token(src, version),
+            transport: crate::text::sub_token(src, transport),
             host,
             port,
             params,
@@ -961,14 +955,14 @@ fn name_addr<'a>(src: &ByteString, s: &'a str, addr_spec: bool) -> VRes<'a, Name
             if !addr_spec {
                 return Err(s);
             }
-            let end = s.find([';', ',', ' ', '\t']).unwrap_or(s.len());
+            let end = s.bytes().position(|b| matches!(b, b';' | b',' | b' ' | b'\t')).unwrap_or(s.len());
             let uri = parse_uri(src, &s[..end], false).map_err(|_| s)?;
             let (rest, params) = params(src, &s[end..])?;
             return Ok((rest, NameAddr { display: None, uri, params }));
         }
     };
     let inner = rest.strip_prefix('<').ok_or(rest)?;
-    let close = inner.find('>').ok_or(inner)?;
+    let close = inner.bytes().position(|b| b == b'>').ok_or(inner)?;
     let uri = parse_uri(src, &inner[..close], true).map_err(|_| inner)?;
     let (rest, params) = params(src, &inner[close + 1..])?;
     Ok((rest, NameAddr { display, uri, params }))
@@ -1031,7 +1025,7 @@ fn auth_value<'a>(src: &ByteString, s: &'a str) -> VRes<'a, (ByteString, bool)> 
         let (r, raw) = quoted_raw(s).map_err(|e| nom_pos(e, s))?;
         Ok((r, (quoted_value(src, raw), true)))
     } else {
-        let end = s.find(|c: char| c == ',' || c == '"' || is_ws(c)).unwrap_or(s.len());
+        let end = s.bytes().position(|b| matches!(b, b',' | b'"' | b' ' | b'\t')).unwrap_or(s.len());
         if end == 0 {
             return Err(s);
         }
@@ -1080,13 +1074,24 @@ fn auths<'a>(src: &ByteString, s: &'a str) -> Result<Vec<Auth>, &'a str> {
 
 fn call_id(s: &str) -> Result<&str, &str> {
     let v = s.trim_matches(is_ws);
-    let ok = !v.is_empty() && {
-        let mut parts = v.splitn(2, '@');
-        let a = parts.next().unwrap_or("");
-        let b = parts.next();
-        !a.is_empty() && a.chars().all(is_word_char) && b.is_none_or(|b| !b.is_empty() && b.chars().all(is_word_char))
-    };
-    if ok { Ok(v) } else { Err(s) }
+    // word ["@" word]: one '@' at most, neither side empty.
+    let b = v.as_bytes();
+    let mut at = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'@' {
+            if at.is_some() {
+                return Err(s);
+            }
+            at = Some(i);
+        } else if crate::text::CLASS[c as usize] & crate::text::WORD == 0 {
+            return Err(s);
+        }
+    }
+    match at {
+        _ if b.is_empty() => Err(s),
+        Some(i) if i == 0 || i + 1 == b.len() => Err(s),
+        _ => Ok(v),
+    }
 }
 
 fn warning<'a>(src: &ByteString, s: &'a str) -> VRes<'a, Warning> {
@@ -1108,8 +1113,7 @@ fn warning<'a>(src: &ByteString, s: &'a str) -> VRes<'a, Warning> {
 
 /// Parses a value for `name` and pushes the resulting header(s).
 /// On error returns the byte offset inside `src` where it failed.
-pub(crate) fn parse_value(name: HeaderName, src: &ByteString, out: &mut Vec<Header>) -> Result<(), usize> {
-    let v: &str = src;
+pub(crate) fn parse_value(name: HeaderName, src: &ByteString, v: &str, out: &mut Vec<Header>) -> Result<(), usize> {
     let pos = |p: &str| (p.as_ptr() as usize).saturating_sub(v.as_ptr() as usize).min(v.len());
     let r = parse_value_inner(name, src, v, out);
     r.map_err(pos)
@@ -1208,7 +1212,11 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
             let (r, st) = tok(r)?;
             let (r, params) = params(src, r)?;
             expect_end(r)?;
-            out.push(Header::ContentType(MediaType { mtype: sub(src, t), subtype: sub(src, st), params }));
+            out.push(Header::ContentType(MediaType {
+                mtype: crate::text::sub_token(src, t),
+                subtype: crate::text::sub_token(src, st),
+                params,
+            }));
         }
         N::ContentDisposition | N::Event | N::SubscriptionState => {
             let (r, tp) = token_params(src, v)?;
@@ -1221,7 +1229,7 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
         }
         N::Replaces => {
             let s = skip_ws(v);
-            let end = s.find(|c: char| c == ';' || is_ws(c)).unwrap_or(s.len());
+            let end = s.bytes().position(|b| matches!(b, b';' | b' ' | b'\t')).unwrap_or(s.len());
             let id = call_id(&s[..end])?;
             let (r, params) = params(src, &s[end..])?;
             expect_end(r)?;
@@ -1301,9 +1309,9 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
                 }
             }
         }
-        N::UserAgent => out.push(Header::UserAgent(src.clone())),
-        N::Server => out.push(Header::Server(src.clone())),
-        N::Subject => out.push(Header::Subject(src.clone())),
+        N::UserAgent => out.push(Header::UserAgent(sub(src, v))),
+        N::Server => out.push(Header::Server(sub(src, v))),
+        N::Subject => out.push(Header::Subject(sub(src, v))),
     }
     Ok(())
 }

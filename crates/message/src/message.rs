@@ -6,9 +6,9 @@ use bytes::Bytes;
 use bytestring::ByteString;
 
 use crate::error::{ErrorKind, ParseError};
-use crate::headers::{Header, HeaderName, Headers, RawHeader, parse_value};
+use crate::headers::{CSeq, Header, HeaderName, Headers, RawHeader, parse_value};
 use crate::method::Method;
-use crate::text::{is_token_char, is_ws, sub, write_u32};
+use crate::text::{is_token_byte, is_token_char, is_ws, sub, trim_lws, write_u32};
 use crate::uri::{Uri, parse_uri};
 
 /// Size limits applied by the parser and the stream framer.
@@ -345,27 +345,24 @@ fn validate(msg: &SipMessage) -> Result<(), ParseError> {
         return Err(ParseError::new(ErrorKind::UnsupportedVersion, 0));
     }
     let missing = |n: HeaderName| ParseError::in_header(ErrorKind::MissingHeader, 0, n.as_str());
-    if h.via().is_none() {
-        return Err(missing(HeaderName::Via));
-    }
-    if h.from().is_none() {
-        return Err(missing(HeaderName::From));
-    }
-    if h.to().is_none() {
-        return Err(missing(HeaderName::To));
-    }
-    let cseq = h.cseq().ok_or_else(|| missing(HeaderName::CSeq))?;
-    if h.call_id().is_none() {
-        return Err(missing(HeaderName::CallId));
-    }
-    // Single-valued headers must not repeat with different values.
+    // One pass: the mandatory headers are present, and single-valued ones
+    // do not repeat with different values.
+    let mut via = false;
+    let mut cseq: Option<&CSeq> = None;
     let mut seen: [Option<&Header>; 6] = [None; 6];
     for hdr in h {
         let slot = match hdr {
+            Header::Via(_) => {
+                via = true;
+                continue;
+            }
             Header::From(_) => 0,
             Header::To(_) => 1,
             Header::CallId(_) => 2,
-            Header::CSeq(_) => 3,
+            Header::CSeq(c) => {
+                cseq.get_or_insert(c);
+                3
+            }
             Header::MaxForwards(_) => 4,
             Header::ContentLength(_) => 5,
             _ => continue,
@@ -382,6 +379,19 @@ fn validate(msg: &SipMessage) -> Result<(), ParseError> {
             }
         }
     }
+    if !via {
+        return Err(missing(HeaderName::Via));
+    }
+    if seen[0].is_none() {
+        return Err(missing(HeaderName::From));
+    }
+    if seen[1].is_none() {
+        return Err(missing(HeaderName::To));
+    }
+    let cseq = cseq.ok_or_else(|| missing(HeaderName::CSeq))?;
+    if seen[2].is_none() {
+        return Err(missing(HeaderName::CallId));
+    }
     if let Some(m) = method {
         if *m != cseq.method && *m != Method::Ack && *m != Method::Cancel {
             return Err(ParseError::in_header(ErrorKind::CSeqMethodMismatch, 0, "CSeq"));
@@ -396,23 +406,18 @@ fn validate(msg: &SipMessage) -> Result<(), ParseError> {
 /// Finds the end of the header section: returns (head_len, body_start).
 /// Accepts CRLF CRLF, and bare LF LF for lenient peers.
 pub(crate) fn find_head_end(b: &[u8]) -> Option<(usize, usize)> {
+    // Each LF followed by CRLF or LF ends the head; memchr finds the LFs.
     let mut i = 0;
-    while let Some(p) = memchr_lf(&b[i..]) {
+    while let Some(p) = memchr::memchr(b'\n', &b[i..]) {
         let lf = i + p;
-        // LF followed by CRLF or LF ends the head.
-        match (b.get(lf + 1), b.get(lf + 2)) {
-            (Some(b'\r'), Some(b'\n')) => return Some((lf + 1, lf + 3)),
-            (Some(b'\n'), _) => return Some((lf + 1, lf + 2)),
+        match b.get(lf + 1) {
+            Some(b'\r') if b.get(lf + 2) == Some(&b'\n') => return Some((lf + 1, lf + 3)),
+            Some(b'\n') => return Some((lf + 1, lf + 2)),
             _ => {}
         }
         i = lf + 1;
     }
     None
-}
-
-#[inline]
-fn memchr_lf(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
 }
 
 fn parse_version(s: &str) -> Option<Version> {
@@ -461,8 +466,10 @@ fn parse_message(input: Bytes, limits: &Limits, strict: bool) -> Result<(SipMess
     };
     let hs: &str = &head;
 
-    // Start line.
-    let sl_end = hs.find('\n').unwrap_or(hs.len());
+    // Start line, then header lines.
+    let hb = hs.as_bytes();
+    let next_lf = |from: usize| memchr::memchr(b'\n', &hb[from..]).map_or(hb.len(), |e| from + e);
+    let sl_end = next_lf(0);
     let start_line = hs[..sl_end].strip_suffix('\r').unwrap_or(&hs[..sl_end]);
     // Start line: status line or request line. Read before the headers so
     // that an unreadable start line is reported first, in strict and lenient
@@ -470,50 +477,58 @@ fn parse_message(input: Bytes, limits: &Limits, strict: bool) -> Result<(SipMess
     let start = parse_start_line(&head, start_line, lead)?;
     let mut pos = sl_end + 1;
 
-    // Header lines, with folding.
-    let mut lines: Vec<Line<'_>> = Vec::with_capacity(16);
+    // Header lines, with folding: each line is parsed as soon as its
+    // continuation lines (starting with white space) are gathered.
+    let mut errors = Vec::new();
+    let mut headers: Vec<Header> = Vec::with_capacity(16);
+    let mut count = 0usize;
     while pos < hs.len() {
-        let end = hs[pos..].find('\n').map(|e| pos + e).unwrap_or(hs.len());
+        let end = next_lf(pos);
         let raw = hs[pos..end].strip_suffix('\r').unwrap_or(&hs[pos..end]);
         if raw.is_empty() {
             break;
         }
         if raw.starts_with(is_ws) {
-            match lines.last_mut() {
-                Some(l) => {
-                    // Extend the previous line through this continuation.
-                    let start = l.text.as_ptr() as usize - hs.as_ptr() as usize;
-                    l.text = &hs[start..pos + raw.len()];
-                    l.folded = true;
-                }
-                None => return Err(ParseError::new(ErrorKind::InvalidHeaderName, lead + pos)),
-            }
-        } else {
-            if lines.len() >= limits.max_headers {
-                return Err(ParseError::new(ErrorKind::TooManyHeaders, lead + pos));
-            }
-            lines.push(Line { text: raw, folded: false, offset: pos });
+            // A continuation with no header before it.
+            return Err(ParseError::new(ErrorKind::InvalidHeaderName, lead + pos));
         }
+        count += 1;
+        if count > limits.max_headers {
+            return Err(ParseError::new(ErrorKind::TooManyHeaders, lead + pos));
+        }
+        let line_start = pos;
+        let mut line_end = pos + raw.len();
+        let mut folded = false;
         pos = end + 1;
-    }
-
-    let mut errors = Vec::new();
-    let mut headers: Vec<Header> = Vec::with_capacity(lines.len() + 2);
-    for line in &lines {
+        while pos < hs.len() && matches!(hb[pos], b' ' | b'\t') {
+            let e = next_lf(pos);
+            let r = hs[pos..e].strip_suffix('\r').unwrap_or(&hs[pos..e]);
+            line_end = pos + r.len();
+            folded = true;
+            pos = e + 1;
+        }
+        let line = Line { text: &hs[line_start..line_end], folded, offset: line_start };
         let off = lead + line.offset;
-        let Some(colon) = line.text.find(':') else {
+        let Some(colon) = memchr::memchr(b':', line.text.as_bytes()) else {
             return Err(ParseError::new(ErrorKind::InvalidHeaderName, off));
         };
         let name = line.text[..colon].trim_end_matches(is_ws);
-        if name.is_empty() || !name.chars().all(is_token_char) {
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(ParseError::new(ErrorKind::InvalidHeaderName, off));
         }
-        let value_raw = line.text[colon + 1..].trim_matches(|c: char| is_ws(c) || c == '\r' || c == '\n');
+        let value_raw = trim_lws(&line.text[colon + 1..]);
         let value_off = off + (value_raw.as_ptr() as usize - line.text.as_ptr() as usize);
-        let value: ByteString = if line.folded { ByteString::from(unfold(value_raw)) } else { sub(&head, value_raw) };
+        // Typed values are parsed straight from the header section; only
+        // folded values get a buffer of their own.
+        let folded: Option<ByteString> = line.folded.then(|| ByteString::from(unfold(value_raw)));
+        let (vsrc, vstr): (&ByteString, &str) = match &folded {
+            Some(f) => (f, f),
+            None => (&head, value_raw),
+        };
+        let value = || sub(vsrc, vstr);
         match HeaderName::lookup(name) {
             Some(hn) => {
-                if let Err(at) = parse_value(hn, &value, &mut headers) {
+                if let Err(at) = parse_value(hn, vsrc, vstr, &mut headers) {
                     let e = ParseError::in_header(
                         ErrorKind::InvalidHeaderValue,
                         value_off + at.min(value_raw.len()),
@@ -523,10 +538,10 @@ fn parse_message(input: Bytes, limits: &Limits, strict: bool) -> Result<(SipMess
                         return Err(e);
                     }
                     errors.push(e);
-                    headers.push(Header::Other(RawHeader { name: sub(&head, name), value }));
+                    headers.push(Header::Other(RawHeader { name: sub(&head, name), value: value() }));
                 }
             }
-            None => headers.push(Header::Other(RawHeader { name: sub(&head, name), value })),
+            None => headers.push(Header::Other(RawHeader { name: sub(&head, name), value: value() })),
         }
     }
     let headers = Headers(headers);

@@ -2,7 +2,7 @@
 
 use bytestring::ByteString;
 
-use crate::text::{eq_ic, is_ws};
+use crate::text::eq_ic;
 
 /// One `name[=value]` parameter. The value is kept as written (a quoted
 /// value keeps its quotes), so that printing reproduces it.
@@ -118,36 +118,38 @@ impl Params {
 /// Parses `*( SEMI name [EQUAL value] )` for header parameters, where a value
 /// is a token/host or a quoted string. Stops at anything else.
 pub(crate) fn header_params<'a>(src: &ByteString, mut s: &'a str) -> Result<(&'a str, Params), &'a str> {
-    use crate::text::{is_gen_value_char, quoted_raw, sub, token};
+    use crate::text::{GENVALUE, TOKEN, quoted_raw, run_of, sub, sub_token, trim_ws_start};
     let mut params = Vec::new();
     loop {
-        let t = s.trim_start_matches(is_ws);
+        let t = trim_ws_start(s);
         let Some(rest) = t.strip_prefix(';') else {
             return Ok((s, Params(params)));
         };
-        let rest = rest.trim_start_matches(is_ws);
-        let Ok((rest, name)) = token(rest) else {
+        let rest = trim_ws_start(rest);
+        let n = run_of(rest, TOKEN);
+        if n == 0 {
             return Err(rest);
-        };
-        let after = rest.trim_start_matches(is_ws);
+        }
+        let (name, rest) = rest.split_at(n);
+        let after = trim_ws_start(rest);
         if let Some(v) = after.strip_prefix('=') {
-            let v = v.trim_start_matches(is_ws);
+            let v = trim_ws_start(v);
             let (rest, value) = if v.starts_with('"') {
                 match quoted_raw(v) {
                     Ok((rest, _)) => (rest, &v[..v.len() - rest.len()]),
                     Err(_) => return Err(v),
                 }
             } else {
-                let end = v.find(|c: char| !is_gen_value_char(c)).unwrap_or(v.len());
+                let end = run_of(v, GENVALUE);
                 if end == 0 {
                     return Err(v);
                 }
                 (&v[end..], &v[..end])
             };
-            params.push(Param { name: sub(src, name), value: Some(sub(src, value)) });
+            params.push(Param { name: sub_token(src, name), value: Some(sub(src, value)) });
             s = rest;
         } else {
-            params.push(Param { name: sub(src, name), value: None });
+            params.push(Param { name: sub_token(src, name), value: None });
             s = rest;
         }
     }

@@ -2,8 +2,7 @@
 
 use bytestring::ByteString;
 use nom::{
-    IResult, Parser,
-    bytes::complete::take_while1,
+    IResult,
     error::{Error, ErrorKind as NomKind},
 };
 
@@ -13,21 +12,7 @@ pub(crate) type Res<'a, T> = IResult<&'a str, T, Error<&'a str>>;
 /// RFC 3261 `token` characters.
 #[inline]
 pub(crate) fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '!' | '%' | '*' | '_' | '+' | '`' | '\'' | '~')
-}
-
-/// RFC 3261 `word` characters (Call-ID).
-#[inline]
-pub(crate) fn is_word_char(c: char) -> bool {
-    is_token_char(c) || matches!(c, '(' | ')' | '<' | '>' | ':' | '\\' | '"' | '/' | '[' | ']' | '?' | '{' | '}')
-}
-
-/// Characters allowed in a generic parameter value that is not quoted:
-/// token characters plus those of `host` (IPv6 references and bare IPv6
-/// addresses, as RFC 5118 shows in `received`).
-#[inline]
-pub(crate) fn is_gen_value_char(c: char) -> bool {
-    is_token_char(c) || matches!(c, ':' | '[' | ']')
+    c.is_ascii() && CLASS[c as usize] & TOKEN != 0
 }
 
 #[inline]
@@ -41,22 +26,50 @@ pub(crate) fn fail<T>(s: &str) -> Res<'_, T> {
 
 #[inline]
 pub(crate) fn token(s: &str) -> Res<'_, &str> {
-    take_while1(is_token_char).parse(s)
+    // The hot path scans bytes through the class table; nom's `take_while1`
+    // over chars is the reference it must agree with (see the tests).
+    let n = run_of(s, TOKEN);
+    if n == 0 { fail(s) } else { Ok((&s[n..], &s[..n])) }
+}
+
+/// `token` written with nom combinators, kept as the reference grammar.
+#[cfg(test)]
+pub(crate) fn token_nom(s: &str) -> Res<'_, &str> {
+    use nom::Parser;
+    nom::bytes::complete::take_while1(is_token_char).parse(s)
+}
+
+/// Leading decimal digits: (value saturated at u64 range, digit count).
+#[inline]
+fn digits(s: &str) -> (u64, usize) {
+    let mut v: u64 = 0;
+    let mut n = 0;
+    for &c in s.as_bytes() {
+        if !c.is_ascii_digit() {
+            break;
+        }
+        v = v.saturating_mul(10).saturating_add(u64::from(c - b'0'));
+        n += 1;
+    }
+    (v, n)
 }
 
 /// Decimal digits as u32 (overflow is an error).
 pub(crate) fn number_u32(s: &str) -> Res<'_, u32> {
-    let (rest, digits) = take_while1(|c: char| c.is_ascii_digit()).parse(s)?;
-    match digits.parse::<u32>() {
-        Ok(v) => Ok((rest, v)),
-        Err(_) => fail(s),
+    let (v, n) = digits(s);
+    match u32::try_from(v) {
+        Ok(v) if n > 0 => Ok((&s[n..], v)),
+        _ => fail(s),
     }
 }
 
 /// Decimal digits as u32, saturating at `u32::MAX` (RFC 3261 §20.19 for delta-seconds).
 pub(crate) fn delta_seconds(s: &str) -> Res<'_, u32> {
-    let (rest, digits) = take_while1(|c: char| c.is_ascii_digit()).parse(s)?;
-    Ok((rest, digits.parse::<u32>().unwrap_or(u32::MAX)))
+    let (v, n) = digits(s);
+    if n == 0 {
+        return fail(s);
+    }
+    Ok((&s[n..], u32::try_from(v).unwrap_or(u32::MAX)))
 }
 
 /// A quoted string. Returns the raw text between the quotes (escapes intact).
@@ -99,6 +112,63 @@ pub(crate) fn unescape_quoted(raw: &str) -> String {
     out
 }
 
+/// Common parameter names and protocol tokens as static strings: taking
+/// one costs no reference count, unlike a slice of the message buffer.
+/// Looked up by length first, so a miss costs a few instructions.
+#[inline]
+pub(crate) fn interned(s: &str) -> Option<ByteString> {
+    let t: &'static str = match s.len() {
+        1 => match s {
+            "q" => "q",
+            _ => return None,
+        },
+        2 => match s {
+            "lr" => "lr",
+            "WS" => "WS",
+            _ => return None,
+        },
+        3 => match s {
+            "tag" => "tag",
+            "SIP" => "SIP",
+            "2.0" => "2.0",
+            "UDP" => "UDP",
+            "TCP" => "TCP",
+            "TLS" => "TLS",
+            "WSS" => "WSS",
+            "ttl" => "ttl",
+            "sdp" => "sdp",
+            _ => return None,
+        },
+        5 => match s {
+            "rport" => "rport",
+            "maddr" => "maddr",
+            _ => return None,
+        },
+        6 => match s {
+            "branch" => "branch",
+            _ => return None,
+        },
+        7 => match s {
+            "expires" => "expires",
+            _ => return None,
+        },
+        8 => match s {
+            "received" => "received",
+            _ => return None,
+        },
+        9 => match s {
+            "transport" => "transport",
+            _ => return None,
+        },
+        11 => match s {
+            "application" => "application",
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(ByteString::from_static(t))
+}
+
 /// Turns a slice of `src` into a shared `ByteString` without copying when
 /// possible (copies if `s` does not lie inside `src`).
 #[inline]
@@ -111,9 +181,135 @@ pub(crate) fn sub(src: &ByteString, s: &str) -> ByteString {
     if p >= base && p + s.len() <= base + src.len() { src.slice_ref(s) } else { ByteString::from(s) }
 }
 
+/// `s` without leading spaces and tabs.
+#[inline]
+pub(crate) fn trim_ws_start(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+        i += 1;
+    }
+    &s[i..]
+}
+
+/// `s` without surrounding spaces, tabs, CR and LF.
+#[inline]
+pub(crate) fn trim_lws(s: &str) -> &str {
+    let b = s.as_bytes();
+    let ws = |c: u8| c == b' ' || c == b'\t' || c == b'\r' || c == b'\n';
+    let mut i = 0;
+    while i < b.len() && ws(b[i]) {
+        i += 1;
+    }
+    let mut j = b.len();
+    while j > i && ws(b[j - 1]) {
+        j -= 1;
+    }
+    &s[i..j]
+}
+
+/// Byte-level token test.
+#[inline]
+pub(crate) fn is_token_byte(c: u8) -> bool {
+    CLASS[c as usize] & TOKEN != 0
+}
+
+/// Character classes of RFC 3261 §25.1, one bit each, for table lookups.
+pub(crate) const TOKEN: u16 = 1;
+/// `unreserved`.
+pub(crate) const UNRESERVED: u16 = 2;
+/// `user` characters (unreserved, escaped, user-unreserved).
+pub(crate) const USER: u16 = 4;
+/// `password` characters.
+pub(crate) const PASSWORD: u16 = 8;
+/// `paramchar` (URI parameters).
+pub(crate) const PARAMCHAR: u16 = 16;
+/// `hnv-unreserved` plus unreserved (URI headers).
+pub(crate) const HNV: u16 = 32;
+/// Host name characters.
+pub(crate) const HOSTCH: u16 = 64;
+/// Generic parameter values: token plus host characters.
+pub(crate) const GENVALUE: u16 = 128;
+/// `word` characters (Call-ID).
+pub(crate) const WORD: u16 = 256;
+
+const fn class_of(c: u8) -> u16 {
+    let alnum = c.is_ascii_alphanumeric();
+    let mut m = 0;
+    if alnum || matches!(c, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~') {
+        m |= TOKEN | GENVALUE;
+    }
+    if matches!(c, b':' | b'[' | b']') {
+        m |= GENVALUE;
+    }
+    let unreserved = alnum || matches!(c, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')');
+    if unreserved {
+        m |= UNRESERVED | USER | PASSWORD | PARAMCHAR | HNV;
+    }
+    if matches!(c, b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
+        m |= USER;
+    }
+    if matches!(c, b'%' | b'&' | b'=' | b'+' | b'$' | b',') {
+        m |= PASSWORD;
+    }
+    if matches!(c, b'%' | b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$') {
+        m |= PARAMCHAR;
+    }
+    if matches!(c, b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$') {
+        m |= HNV;
+    }
+    if alnum || c == b'-' || c == b'.' {
+        m |= HOSTCH;
+    }
+    if m & TOKEN != 0
+        || matches!(c, b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}')
+    {
+        m |= WORD;
+    }
+    m
+}
+
+const fn build_classes() -> [u16; 256] {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = class_of(i as u8);
+        i += 1;
+    }
+    t
+}
+
+/// The class bits of every byte.
+pub(crate) static CLASS: [u16; 256] = build_classes();
+
+/// Whether every byte of `s` is in `class`.
+#[inline]
+pub(crate) fn all_in(s: &str, class: u16) -> bool {
+    s.bytes().all(|b| CLASS[b as usize] & class != 0)
+}
+
+/// Length of the leading run of `s` in `class`.
+#[inline]
+pub(crate) fn run_of(s: &str, class: u16) -> usize {
+    s.bytes().position(|b| CLASS[b as usize] & class == 0).unwrap_or(s.len())
+}
+
+/// Position of byte `c` in `s`.
+#[inline]
+pub(crate) fn find_byte(s: &str, c: u8) -> Option<usize> {
+    s.bytes().position(|b| b == c)
+}
+
 /// A quoted string's content, unescaped, shared with `src` when it has no escapes.
 pub(crate) fn quoted_value(src: &ByteString, raw: &str) -> ByteString {
     if raw.contains('\\') { ByteString::from(unescape_quoted(raw)) } else { sub(src, raw) }
+}
+
+/// Like [`sub`], but common tokens (parameter names, Via protocol parts)
+/// come from the static table.
+#[inline]
+pub(crate) fn sub_token(src: &ByteString, s: &str) -> ByteString {
+    interned(s).unwrap_or_else(|| sub(src, s))
 }
 
 /// Writes `s` as a quoted string, escaping `"` and `\`.
@@ -174,6 +370,21 @@ mod tests {
         assert_eq!(rest, " x");
         assert_eq!(unescape_quoted(raw), "a\"b");
         assert!(quoted_raw("\"open").is_err());
+    }
+
+    #[test]
+    fn token_matches_nom_reference() {
+        for s in ["abc;x", "a.b-c!%*_+`'~ rest", "", ";x", "é", "tag=1", "z9hG4bK776asdhds;rport"] {
+            assert_eq!(token(s).ok(), token_nom(s).ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(number_u32("123 x"), Ok((" x", 123)));
+        assert!(number_u32("4294967296").is_err());
+        assert_eq!(delta_seconds("99999999999;x"), Ok((";x", u32::MAX)));
+        assert!(delta_seconds("x").is_err());
     }
 
     #[test]

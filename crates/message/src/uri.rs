@@ -7,7 +7,9 @@ use bytestring::ByteString;
 
 use crate::error::{ErrorKind, ParseError};
 use crate::param::{Param, Params};
-use crate::text::{eq_ic, percent_decode, sub};
+use crate::text::{
+    CLASS, HNV, HOSTCH, PARAMCHAR, PASSWORD, USER, all_in, eq_ic, find_byte, percent_decode, run_of, sub,
+};
 
 /// A host: domain name, IPv4 address or IPv6 reference.
 #[derive(Debug, Clone, Eq)]
@@ -113,19 +115,60 @@ fn parse_host_str(s: &str, bare_v6: bool) -> Result<HostRef<'_>, ErrorKind> {
     if s.is_empty() {
         return Err(ErrorKind::InvalidUri);
     }
-    if bare_v6 && s.contains(':') {
+    if bare_v6 && find_byte(s, b':').is_some() {
         return s.parse::<Ipv6Addr>().map(HostRef::V6).map_err(|_| ErrorKind::InvalidUri);
     }
-    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        if let Ok(a) = s.parse::<Ipv4Addr>() {
-            return Ok(HostRef::V4(a));
+    let b = s.as_bytes();
+    if !b[0].is_ascii_digit() {
+        // A host name: host characters, no empty label.
+        let mut prev_dot = true;
+        for &c in b {
+            if CLASS[c as usize] & HOSTCH == 0 || (c == b'.' && prev_dot) {
+                return Err(ErrorKind::InvalidUri);
+            }
+            prev_dot = c == b'.';
+        }
+        if b[0] == b'-' {
+            return Err(ErrorKind::InvalidUri);
+        }
+        return Ok(HostRef::Domain(s));
+    }
+    // Starts with a digit: a dotted quad, or a name whose labels may start
+    // with digits (RFC 1123) when a letter appears.
+    let mut octets = [0u32; 4];
+    let mut n = 0usize;
+    let mut digits = 0usize;
+    let mut quad = true;
+    let mut prev_dot = false;
+    for &c in b {
+        if CLASS[c as usize] & HOSTCH == 0 || (c == b'.' && prev_dot) {
+            return Err(ErrorKind::InvalidUri);
+        }
+        prev_dot = c == b'.';
+        if !quad {
+            continue;
+        }
+        if c == b'.' {
+            n += 1;
+            digits = 0;
+            quad = n <= 3;
+        } else if c.is_ascii_digit() && digits < 3 {
+            octets[n] = octets[n] * 10 + u32::from(c - b'0');
+            digits += 1;
+        } else {
+            quad = false;
+        }
+    }
+    if quad {
+        if n == 3 && digits > 0 && octets.iter().all(|o| *o < 256) {
+            return Ok(HostRef::V4(Ipv4Addr::new(octets[0] as u8, octets[1] as u8, octets[2] as u8, octets[3] as u8)));
         }
         return Err(ErrorKind::InvalidUri);
     }
-    let ok = s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !s.starts_with(['-', '.'])
-        && !s.contains("..");
-    if ok { Ok(HostRef::Domain(s)) } else { Err(ErrorKind::InvalidUri) }
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        return Err(ErrorKind::InvalidUri);
+    }
+    Ok(HostRef::Domain(s))
 }
 
 /// Parses a host with an optional `:port` (a Via sent-by or URI hostport).
@@ -136,19 +179,20 @@ pub(crate) fn parse_hostport<'a>(
     bare_v6: bool,
 ) -> Result<(Host, Option<u16>, &'a str), ErrorKind> {
     let (host_str, rest) = if s.starts_with('[') {
-        let end = s.find(']').ok_or(ErrorKind::InvalidUri)?;
+        let end = find_byte(s, b']').ok_or(ErrorKind::InvalidUri)?;
         (&s[..=end], &s[end + 1..])
     } else {
-        let end = s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.')).unwrap_or(s.len());
+        let end = run_of(s, HOSTCH);
         (&s[..end], &s[end..])
     };
     let host = parse_host_str(host_str, bare_v6)?.into_host(src);
     if let Some(p) = rest.strip_prefix(':') {
-        let end = p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len());
+        let end = p.bytes().position(|c| !c.is_ascii_digit()).unwrap_or(p.len());
         if end == 0 || end > 5 {
             return Err(ErrorKind::InvalidUri);
         }
-        let port: u16 = p[..end].parse().map_err(|_| ErrorKind::InvalidUri)?;
+        let port = p[..end].bytes().fold(0u32, |a, c| a * 10 + u32::from(c - b'0'));
+        let port = u16::try_from(port).map_err(|_| ErrorKind::InvalidUri)?;
         Ok((host, Some(port), &p[end..]))
     } else {
         Ok((host, None, rest))
@@ -396,11 +440,6 @@ impl std::str::FromStr for Uri {
     }
 }
 
-#[inline]
-fn is_unreserved(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '!' | '~' | '*' | '\'' | '(' | ')')
-}
-
 fn valid_escapes(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
@@ -420,28 +459,12 @@ fn valid_escapes(s: &str) -> bool {
     true
 }
 
-fn is_user_char(c: char) -> bool {
-    is_unreserved(c) || matches!(c, '%' | '&' | '=' | '+' | '$' | ',' | ';' | '?' | '/')
-}
-
-fn is_password_char(c: char) -> bool {
-    is_unreserved(c) || matches!(c, '%' | '&' | '=' | '+' | '$' | ',')
-}
-
-fn is_paramchar(c: char) -> bool {
-    is_unreserved(c) || matches!(c, '%' | '[' | ']' | '/' | ':' | '&' | '+' | '$')
-}
-
-fn is_hnv_char(c: char) -> bool {
-    is_unreserved(c) || matches!(c, '%' | '[' | ']' | '/' | '?' | ':' | '+' | '$')
-}
-
 /// Parses the whole of `s` (a slice of `src`) as a URI. With `full`, URI
 /// parameters and headers are allowed (name-addr, Request-URI); without,
 /// parsing stops before `;` and `?` (addr-spec in From/To/Contact), and the
 /// rest must be empty.
 pub(crate) fn parse_uri(src: &ByteString, s: &str, full: bool) -> Result<Uri, ErrorKind> {
-    let colon = s.find(':').ok_or(ErrorKind::InvalidUri)?;
+    let colon = find_byte(s, b':').ok_or(ErrorKind::InvalidUri)?;
     let scheme = &s[..colon];
     let rest = &s[colon + 1..];
     if scheme.is_empty()
@@ -453,7 +476,7 @@ pub(crate) fn parse_uri(src: &ByteString, s: &str, full: bool) -> Result<Uri, Er
     if eq_ic(scheme, "sip") || eq_ic(scheme, "sips") {
         parse_sip_uri(src, rest, scheme.len() == 4, full).map(Uri::Sip)
     } else if eq_ic(scheme, "tel") {
-        let end = rest.find(';').unwrap_or(rest.len());
+        let end = find_byte(rest, b';').unwrap_or(rest.len());
         let number = &rest[..end];
         if number.is_empty()
             || !number.bytes().all(|b| {
@@ -475,21 +498,21 @@ pub(crate) fn parse_uri(src: &ByteString, s: &str, full: bool) -> Result<Uri, Er
 fn uri_params(src: &ByteString, mut s: &str) -> Result<Params, ErrorKind> {
     let mut params = Vec::new();
     while let Some(r) = s.strip_prefix(';') {
-        let end = r.find([';', '?']).unwrap_or(r.len());
+        let end = r.bytes().position(|b| b == b';' || b == b'?').unwrap_or(r.len());
         let item = &r[..end];
-        let (name, value) = match item.find('=') {
+        let (name, value) = match find_byte(item, b'=') {
             Some(eq) => (&item[..eq], Some(&item[eq + 1..])),
             None => (item, None),
         };
-        if name.is_empty() || !name.chars().all(is_paramchar) || !valid_escapes(name) {
+        if name.is_empty() || !all_in(name, PARAMCHAR) || !valid_escapes(name) {
             return Err(ErrorKind::InvalidUri);
         }
         if let Some(v) = value
-            && (v.is_empty() || !v.chars().all(is_paramchar) || !valid_escapes(v))
+            && (v.is_empty() || !all_in(v, PARAMCHAR) || !valid_escapes(v))
         {
             return Err(ErrorKind::InvalidUri);
         }
-        params.push(Param { name: sub(src, name), value: value.map(|v| sub(src, v)) });
+        params.push(Param { name: crate::text::sub_token(src, name), value: value.map(|v| sub(src, v)) });
         s = &r[end..];
     }
     if s.is_empty() { Ok(Params(params)) } else { Err(ErrorKind::InvalidUri) }
@@ -499,23 +522,23 @@ fn parse_sip_uri(src: &ByteString, s: &str, secure: bool, full: bool) -> Result<
     // userinfo: everything before the last '@' that precedes the hostport.
     // With `full`, the user part may hold ';' and '?', so find '@' first.
     let at = if full {
-        s.find('@')
+        find_byte(s, b'@')
     } else {
-        let limit = s.find([';', '?']).unwrap_or(s.len());
-        s[..limit].find('@')
+        let limit = s.bytes().position(|b| b == b';' || b == b'?').unwrap_or(s.len());
+        find_byte(&s[..limit], b'@')
     };
     let (user, password, hostpart) = match at {
         Some(at) => {
             let info = &s[..at];
-            let (user, pw) = match info.find(':') {
+            let (user, pw) = match find_byte(info, b':') {
                 Some(c) => (&info[..c], Some(&info[c + 1..])),
                 None => (info, None),
             };
-            if user.is_empty() || !user.chars().all(is_user_char) || !valid_escapes(user) {
+            if user.is_empty() || !all_in(user, USER) || !valid_escapes(user) {
                 return Err(ErrorKind::InvalidUri);
             }
             if let Some(pw) = pw
-                && (!pw.chars().all(is_password_char) || !valid_escapes(pw))
+                && (!all_in(pw, PASSWORD) || !valid_escapes(pw))
             {
                 return Err(ErrorKind::InvalidUri);
             }
@@ -530,14 +553,14 @@ fn parse_sip_uri(src: &ByteString, s: &str, secure: bool, full: bool) -> Result<
         }
         return Ok(SipUri { secure, user, password, host, port, params: Params::new(), headers: Params::new() });
     }
-    let qmark = rest.find('?').unwrap_or(rest.len());
+    let qmark = find_byte(rest, b'?').unwrap_or(rest.len());
     let params = uri_params(src, &rest[..qmark])?;
     let mut headers = Vec::new();
     if qmark < rest.len() {
         for item in rest[qmark + 1..].split('&') {
-            let eq = item.find('=').ok_or(ErrorKind::InvalidUri)?;
+            let eq = find_byte(item, b'=').ok_or(ErrorKind::InvalidUri)?;
             let (n, v) = (&item[..eq], &item[eq + 1..]);
-            if n.is_empty() || !n.chars().all(is_hnv_char) || !v.chars().all(is_hnv_char) || !valid_escapes(item) {
+            if n.is_empty() || !all_in(n, HNV) || !all_in(v, HNV) || !valid_escapes(item) {
                 return Err(ErrorKind::InvalidUri);
             }
             headers.push(Param { name: sub(src, n), value: Some(sub(src, v)) });
