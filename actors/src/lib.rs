@@ -1,9 +1,32 @@
 //! # sipact-actors
 //!
-//! The actix actors that drive the sans-IO core: transports (supervised),
-//! the transaction layer, the dialog layer, one Session and one Media actor
-//! per call, and the `UserAgent` handle. Its contents arrive with the issue
-//! "Actors and the public Session API"; this crate is the place for it.
+//! The actix actors that drive the sans-IO protocol core:
+//! - transports (UDP today), supervised: a failed transport is restarted on
+//!   the same address and no session notices;
+//! - the [`TransportRegistry`](transport::TransportRegistry), which routes
+//!   outgoing messages and survives transport restarts;
+//! - the protocol core actor, a thin shell around
+//!   [`UserAgentCore`](sipact_proto::ua::UserAgentCore) that arms one timer;
+//! - one [`SessionActor`](session::SessionActor) per call, fanning out the
+//!   session's events in order;
+//! - the public [`UserAgent`] and [`Session`] handles (`Send + Clone`).
+//!
+//! No `unwrap`, `expect` or `panic!` outside tests: actix does not
+//! supervise panics.
+#![warn(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod core;
+pub mod messages;
+pub mod sdp;
+pub mod session;
+pub mod transport;
+pub mod ua;
+
+pub use session::{DtmfOptions, ProgressOptions, Session, SessionEvents};
 pub use sipact_media as media;
 pub use sipact_proto as proto;
+pub use sipact_proto::ua::InviteOptions;
+pub use sipact_proto::{Cause, SessionEvent, UaError};
+pub use ua::{Incoming, StartError, UaConfig, UserAgent};

@@ -1,0 +1,407 @@
+//! The protocol core actor: a thin shell around the sans-IO
+//! [`UserAgentCore`]. It feeds it received bytes, commands and the time,
+//! drains transmits to the transport registry and events to the session
+//! actors, and arms one timer from `poll_timeout`.
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime};
+
+use actix::prelude::*;
+use sipact_message::{Method, Request};
+use sipact_proto::register::RegEvent;
+use sipact_proto::session::{Body, SessionEvent};
+use sipact_proto::ua::{InviteOptions, UaEvent, UserAgentCore};
+use sipact_proto::{Direction, UaError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::messages::{FlowClosed, Received, Send};
+use crate::session::{Deliver, SessionActor, SessionInfo};
+use crate::transport::TransportRegistry;
+
+/// A command for one session.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SessionCmd {
+    /// Provisional response.
+    Progress {
+        /// Status, 101..=199.
+        status: u16,
+        /// Send our description (early media).
+        early_media: bool,
+        /// Ask for a reliable provisional.
+        reliable: bool,
+    },
+    /// Accept.
+    Accept,
+    /// Reject with a status.
+    Reject(u16),
+    /// BYE.
+    Bye,
+    /// CANCEL.
+    Cancel,
+    /// SIP.js terminate.
+    Terminate,
+    /// Hold (true) or unhold, by UPDATE when the flag is set.
+    Hold(bool, bool),
+    /// DTMF by INFO: tones, duration, gap.
+    Dtmf(String, u32, u32),
+    /// INFO with a body.
+    Info(Body),
+    /// REFER to a URI, attended when a session id is given.
+    Refer(String, Option<u64>),
+}
+
+/// Runs a session command.
+#[derive(Message)]
+#[rtype(result = "Result<(), UaError>")]
+pub struct Command {
+    /// Session id.
+    pub id: u64,
+    /// Command.
+    pub cmd: SessionCmd,
+}
+
+/// Starts an outbound session.
+#[derive(Message)]
+#[rtype(result = "Result<SessionInfo, UaError>")]
+pub struct Invite {
+    /// Target.
+    pub target: String,
+    /// Options.
+    pub opts: InviteOptions,
+}
+
+/// Follows a REFER received in session `id`.
+#[derive(Message)]
+#[rtype(result = "Result<SessionInfo, UaError>")]
+pub struct FollowRefer {
+    /// The session that got the REFER.
+    pub id: u64,
+    /// The REFER.
+    pub refer: Request,
+}
+
+/// Registers (expires > 0) or unregisters.
+#[derive(Message)]
+#[rtype(result = "Result<(), UaError>")]
+pub struct Register {
+    /// Registrar URI; `None` unregisters.
+    pub registrar: Option<String>,
+    /// Lifetime.
+    pub expires: u32,
+}
+
+/// Sends OPTIONS or MESSAGE and waits for the final status.
+#[derive(Message)]
+#[rtype(result = "Result<oneshot::Receiver<u16>, UaError>")]
+pub struct OutOfDialog {
+    /// Method.
+    pub method: Method,
+    /// Target URI.
+    pub target: String,
+    /// Body (MESSAGE).
+    pub body: Option<Body>,
+}
+
+/// Subscribes to inbound sessions.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeIncoming(pub mpsc::UnboundedSender<SessionInfo>);
+
+/// Subscribes to registration events.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeRegistration(pub mpsc::UnboundedSender<RegEvent>);
+
+/// Ends every session (BYE or CANCEL, 480 for unanswered inbound ones),
+/// unregisters, and answers once nothing is left or `deadline` passes.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// Ids of the live sessions.
+#[derive(Message)]
+#[rtype(result = "Vec<u64>")]
+pub struct ListSessions;
+
+/// One SIP message crossing the wire, for taps (ladders, pcap, tests).
+#[derive(Debug, Clone)]
+pub struct WireRecord {
+    /// True when we sent it.
+    pub outgoing: bool,
+    /// The far end.
+    pub peer: sipact_proto::transport::Peer,
+    /// The bytes.
+    pub data: bytes::Bytes,
+    /// When.
+    pub at: SystemTime,
+}
+
+/// Subscribes to every message sent and received.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeWire(pub mpsc::UnboundedSender<WireRecord>);
+
+/// The protocol core actor.
+pub struct CoreActor {
+    taps: Vec<mpsc::UnboundedSender<WireRecord>>,
+    core: UserAgentCore,
+    registry: Addr<TransportRegistry>,
+    timer: Option<(Instant, SpawnHandle)>,
+    sessions: HashMap<u64, Addr<SessionActor>>,
+    incoming: Vec<mpsc::UnboundedSender<SessionInfo>>,
+    reg_subs: Vec<mpsc::UnboundedSender<RegEvent>>,
+    pending: HashMap<u64, oneshot::Sender<u16>>,
+    shutdown_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl CoreActor {
+    /// A core actor around `core`, sending through `registry`.
+    pub fn new(core: UserAgentCore, registry: Addr<TransportRegistry>) -> Self {
+        CoreActor {
+            taps: Vec::new(),
+            core,
+            registry,
+            timer: None,
+            sessions: HashMap::new(),
+            incoming: Vec::new(),
+            reg_subs: Vec::new(),
+            pending: HashMap::new(),
+            shutdown_waiters: Vec::new(),
+        }
+    }
+
+    fn session_actor(&mut self, id: u64, direction: Direction, ctx: &mut Context<Self>) -> SessionInfo {
+        let request = self.core.session(id).map(|s| s.request().clone());
+        let info = SessionInfo::new(id, direction, request, ctx.address());
+        let actor = SessionActor::new(info.clone()).start();
+        self.sessions.insert(id, actor);
+        info
+    }
+
+    /// Drains the core after any input: transmits, events, the timer.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        self.flush();
+        while let Some(ev) = self.core.poll_event() {
+            self.on_event(ev, ctx);
+        }
+        // Transmits made while handling events.
+        self.flush();
+        self.arm(ctx);
+        if !self.shutdown_waiters.is_empty() && self.core.session_ids().is_empty() {
+            for w in self.shutdown_waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        while let Some(t) = self.core.poll_transmit() {
+            if !self.taps.is_empty() {
+                let rec = WireRecord { outgoing: true, peer: t.peer, data: t.data.clone(), at: SystemTime::now() };
+                self.taps.retain(|tx| tx.send(rec.clone()).is_ok());
+            }
+            self.registry.do_send(Send(t));
+        }
+    }
+
+    fn arm(&mut self, ctx: &mut Context<Self>) {
+        let next = self.core.poll_timeout();
+        match (next, &self.timer) {
+            (Some(at), Some((armed, _))) if *armed == at => {}
+            (next, _) => {
+                if let Some((_, h)) = self.timer.take() {
+                    ctx.cancel_future(h);
+                }
+                if let Some(at) = next {
+                    let delay = at.saturating_duration_since(Instant::now());
+                    let h = ctx.run_later(delay, |act, ctx| {
+                        act.timer = None;
+                        act.core.handle_timeout(Instant::now());
+                        act.pump(ctx);
+                    });
+                    self.timer = Some((at, h));
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: UaEvent, ctx: &mut Context<Self>) {
+        match ev {
+            UaEvent::Incoming { session, replaces, .. } => {
+                let mut info = self.session_actor(session, Direction::Inbound, ctx);
+                info.set_replaces(replaces);
+                self.incoming.retain(|tx| tx.send(info.clone()).is_ok());
+                if self.incoming.is_empty() {
+                    // Nobody takes calls: decline rather than ring for ever.
+                    let now = Instant::now();
+                    let _ = self.core.reject(now, session, 480);
+                }
+            }
+            UaEvent::Session { session, event } => {
+                if let Some(a) = self.sessions.get(&session) {
+                    let last = matches!(event, SessionEvent::Terminated { .. });
+                    a.do_send(Deliver { event, at: SystemTime::now() });
+                    if last {
+                        self.sessions.remove(&session);
+                    }
+                }
+            }
+            UaEvent::Registration(r) => self.reg_subs.retain(|tx| tx.send(r.clone()).is_ok()),
+            UaEvent::RequestDone { id, status, .. } => {
+                if let Some(tx) = self.pending.remove(&id) {
+                    let _ = tx.send(status);
+                }
+            }
+            UaEvent::Message { request } => {
+                tracing::info!(from = ?request.headers.from().map(|f| f.uri.to_string()), "MESSAGE received");
+            }
+            other => tracing::debug!(?other, "ua event"),
+        }
+    }
+}
+
+impl Actor for CoreActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Commands and received messages can queue up under load.
+        ctx.set_mailbox_capacity(1 << 16);
+    }
+}
+
+impl Handler<Received> for CoreActor {
+    type Result = ();
+    fn handle(&mut self, m: Received, ctx: &mut Self::Context) {
+        if !self.taps.is_empty() {
+            let rec = WireRecord { outgoing: false, peer: m.peer, data: m.data.clone(), at: SystemTime::now() };
+            self.taps.retain(|tx| tx.send(rec.clone()).is_ok());
+        }
+        if let Err(e) = self.core.handle_bytes(Instant::now(), m.peer, m.data) {
+            tracing::debug!(from = %m.peer, error = %e, "unparseable message");
+        }
+        self.pump(ctx);
+    }
+}
+
+impl Handler<FlowClosed> for CoreActor {
+    type Result = ();
+    fn handle(&mut self, m: FlowClosed, ctx: &mut Self::Context) {
+        self.core.handle_flow_closed(Instant::now(), m.flow);
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Invite> for CoreActor {
+    type Result = Result<SessionInfo, UaError>;
+    fn handle(&mut self, m: Invite, ctx: &mut Self::Context) -> Self::Result {
+        let id = self.core.invite(Instant::now(), &m.target, m.opts)?;
+        let info = self.session_actor(id, Direction::Outbound, ctx);
+        self.pump(ctx);
+        Ok(info)
+    }
+}
+
+impl Handler<FollowRefer> for CoreActor {
+    type Result = Result<SessionInfo, UaError>;
+    fn handle(&mut self, m: FollowRefer, ctx: &mut Self::Context) -> Self::Result {
+        let id = self.core.follow_refer(Instant::now(), m.id, &m.refer)?;
+        let info = self.session_actor(id, Direction::Outbound, ctx);
+        self.pump(ctx);
+        Ok(info)
+    }
+}
+
+impl Handler<Command> for CoreActor {
+    type Result = Result<(), UaError>;
+    fn handle(&mut self, m: Command, ctx: &mut Self::Context) -> Self::Result {
+        let now = Instant::now();
+        let id = m.id;
+        let r = match m.cmd {
+            SessionCmd::Progress { status, early_media, reliable } => {
+                self.core.progress(now, id, status, early_media, reliable)
+            }
+            SessionCmd::Accept => self.core.accept(now, id),
+            SessionCmd::Reject(s) => self.core.reject(now, id, s),
+            SessionCmd::Bye => self.core.bye(now, id),
+            SessionCmd::Cancel => self.core.cancel(now, id),
+            SessionCmd::Terminate => self.core.terminate(now, id),
+            SessionCmd::Hold(h, u) => self.core.hold(now, id, h, u),
+            SessionCmd::Dtmf(t, d, g) => self.core.dtmf(now, id, &t, d, g),
+            SessionCmd::Info(b) => self.core.info(now, id, b),
+            SessionCmd::Refer(t, r) => self.core.refer(now, id, &t, r),
+        };
+        self.pump(ctx);
+        r
+    }
+}
+
+impl Handler<Register> for CoreActor {
+    type Result = Result<(), UaError>;
+    fn handle(&mut self, m: Register, ctx: &mut Self::Context) -> Self::Result {
+        let now = Instant::now();
+        let r = match m.registrar {
+            Some(reg) => self.core.register(now, &reg, m.expires),
+            None => self.core.unregister(now),
+        };
+        self.pump(ctx);
+        r
+    }
+}
+
+impl Handler<OutOfDialog> for CoreActor {
+    type Result = Result<oneshot::Receiver<u16>, UaError>;
+    fn handle(&mut self, m: OutOfDialog, ctx: &mut Self::Context) -> Self::Result {
+        let id = self.core.request(Instant::now(), m.method, &m.target, m.body)?;
+        let (tx, rx) = oneshot::channel();
+        self.pending.insert(id, tx);
+        self.pump(ctx);
+        Ok(rx)
+    }
+}
+
+impl Handler<SubscribeIncoming> for CoreActor {
+    type Result = ();
+    fn handle(&mut self, m: SubscribeIncoming, _: &mut Self::Context) {
+        self.incoming.push(m.0);
+    }
+}
+
+impl Handler<SubscribeWire> for CoreActor {
+    type Result = ();
+    fn handle(&mut self, m: SubscribeWire, _: &mut Self::Context) {
+        self.taps.push(m.0);
+    }
+}
+
+impl Handler<SubscribeRegistration> for CoreActor {
+    type Result = ();
+    fn handle(&mut self, m: SubscribeRegistration, _: &mut Self::Context) {
+        self.reg_subs.push(m.0);
+    }
+}
+
+impl Handler<ListSessions> for CoreActor {
+    type Result = MessageResult<ListSessions>;
+    fn handle(&mut self, _: ListSessions, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.core.session_ids())
+    }
+}
+
+impl Handler<Shutdown> for CoreActor {
+    type Result = ResponseFuture<()>;
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) -> Self::Result {
+        let now = Instant::now();
+        for id in self.core.session_ids() {
+            let _ = self.core.terminate(now, id);
+        }
+        let _ = self.core.unregister(now);
+        let (tx, rx) = oneshot::channel();
+        self.shutdown_waiters.push(tx);
+        self.pump(ctx);
+        Box::pin(async move {
+            // Bounded: a peer that never answers cannot hold us up past 64*T1.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(35), rx).await;
+        })
+    }
+}

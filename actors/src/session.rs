@@ -1,0 +1,366 @@
+//! One actor per session, and the public [`Session`] handle.
+//!
+//! The session actor keeps what the SIP.js `Session` exposes (start and end
+//! time, identities, the application's data, the event history) and fans
+//! the session's events out, in order, to every subscriber. Commands go to
+//! the protocol core, which owns the INVITE-session state machine.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::SystemTime;
+
+use actix::prelude::*;
+use sipact_message::{Method, NameAddr, Request};
+use sipact_proto::session::{Body, SessionEvent};
+use sipact_proto::{Direction, SessionError, UaError};
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+
+use crate::core::{Command, CoreActor, FollowRefer, SessionCmd};
+
+/// A session event with the wall-clock time it was seen.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    /// The event.
+    pub event: SessionEvent,
+    /// When.
+    pub at: SystemTime,
+}
+
+#[derive(Default)]
+struct Shared {
+    start_time: Option<SystemTime>,
+    end_time: Option<SystemTime>,
+    history: Vec<SessionEvent>,
+    subscribers: Vec<mpsc::UnboundedSender<SessionEvent>>,
+    recipients: Vec<Recipient<Deliver>>,
+    data: HashMap<TypeId, Box<dyn Any + Send>>,
+    terminated: bool,
+}
+
+/// What identifies a session and reaches its actors; the core hands these
+/// out, and [`Session`] wraps one.
+#[derive(Clone)]
+pub struct SessionInfo {
+    id: u64,
+    direction: Direction,
+    request: Option<Request>,
+    replaces: Option<u64>,
+    core: Addr<CoreActor>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl SessionInfo {
+    pub(crate) fn new(id: u64, direction: Direction, request: Option<Request>, core: Addr<CoreActor>) -> Self {
+        SessionInfo { id, direction, request, replaces: None, core, shared: Arc::default() }
+    }
+
+    pub(crate) fn set_replaces(&mut self, r: Option<u64>) {
+        self.replaces = r;
+    }
+}
+
+/// The session actor.
+pub struct SessionActor {
+    info: SessionInfo,
+}
+
+impl SessionActor {
+    /// An actor for `info`.
+    pub fn new(info: SessionInfo) -> Self {
+        SessionActor { info }
+    }
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Deliver> for SessionActor {
+    type Result = ();
+    fn handle(&mut self, m: Deliver, ctx: &mut Self::Context) {
+        let Ok(mut sh) = self.info.shared.lock() else { return };
+        match &m.event {
+            SessionEvent::Accepted { .. } => sh.start_time = Some(m.at),
+            SessionEvent::Terminated { .. } => {
+                sh.end_time = Some(m.at);
+                sh.terminated = true;
+            }
+            _ => {}
+        }
+        sh.history.push(m.event.clone());
+        sh.subscribers.retain(|tx| tx.send(m.event.clone()).is_ok());
+        for r in &sh.recipients {
+            r.do_send(m.clone());
+        }
+        if sh.terminated {
+            // Dropping the senders ends every event stream after Terminated.
+            sh.subscribers.clear();
+            drop(sh);
+            ctx.stop();
+        }
+    }
+}
+
+/// An ordered stream of a session's events; it ends after `Terminated`.
+pub struct SessionEvents {
+    rx: mpsc::UnboundedReceiver<SessionEvent>,
+}
+
+impl Stream for SessionEvents {
+    type Item = SessionEvent;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<SessionEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl SessionEvents {
+    /// The next event, or `None` once the session is over.
+    pub async fn next(&mut self) -> Option<SessionEvent> {
+        self.rx.recv().await
+    }
+}
+
+/// Options of `progress` (SIP.js `progress(options)`).
+#[derive(Debug, Clone, Copy)]
+pub struct ProgressOptions {
+    /// Status code, default 180.
+    pub status: u16,
+    /// Send our session description (early media, usually with 183).
+    pub early_media: bool,
+    /// Ask for a reliable provisional (RFC 3262) when the peer supports it.
+    pub reliable: bool,
+}
+
+impl Default for ProgressOptions {
+    fn default() -> Self {
+        ProgressOptions { status: 180, early_media: false, reliable: false }
+    }
+}
+
+/// Options of `dtmf` (SIP.js defaults: 100 ms tones, 500 ms gaps).
+#[derive(Debug, Clone, Copy)]
+pub struct DtmfOptions {
+    /// Tone duration in ms.
+    pub duration: u32,
+    /// Gap between tones in ms.
+    pub inter_tone_gap: u32,
+}
+
+impl Default for DtmfOptions {
+    fn default() -> Self {
+        DtmfOptions { duration: 100, inter_tone_gap: 500 }
+    }
+}
+
+/// A SIP.js `Session`: a cloneable, `Send` handle usable from any task.
+#[derive(Clone)]
+pub struct Session {
+    info: SessionInfo,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.info.id).field("direction", &self.info.direction).finish()
+    }
+}
+
+impl Session {
+    pub(crate) fn from_info(info: SessionInfo) -> Self {
+        Session { info }
+    }
+
+    /// The session's number within its user agent.
+    pub fn id(&self) -> u64 {
+        self.info.id
+    }
+
+    /// `Outbound` (we sent the INVITE) or `Inbound`.
+    pub fn direction(&self) -> Direction {
+        self.info.direction
+    }
+
+    /// Always `Method::Invite` (SIP.js `method`).
+    pub fn method(&self) -> Method {
+        Method::Invite
+    }
+
+    /// The initial INVITE, sent or received.
+    pub fn request(&self) -> Option<&Request> {
+        self.info.request.as_ref()
+    }
+
+    /// The session this inbound one replaces (RFC 3891), if any.
+    pub fn replaces(&self) -> Option<u64> {
+        self.info.replaces
+    }
+
+    /// Our identity: From of an outbound INVITE, To of an inbound one.
+    pub fn local_identity(&self) -> Option<NameAddr> {
+        let h = &self.info.request.as_ref()?.headers;
+        match self.info.direction {
+            Direction::Outbound => h.from().cloned(),
+            Direction::Inbound => h.to().cloned(),
+        }
+    }
+
+    /// The peer's identity.
+    pub fn remote_identity(&self) -> Option<NameAddr> {
+        let h = &self.info.request.as_ref()?.headers;
+        match self.info.direction {
+            Direction::Outbound => h.to().cloned(),
+            Direction::Inbound => h.from().cloned(),
+        }
+    }
+
+    /// When `Accepted` was emitted.
+    pub fn start_time(&self) -> Option<SystemTime> {
+        self.info.shared.lock().ok().and_then(|s| s.start_time)
+    }
+
+    /// When `Terminated` was emitted.
+    pub fn end_time(&self) -> Option<SystemTime> {
+        self.info.shared.lock().ok().and_then(|s| s.end_time)
+    }
+
+    /// Whether `Terminated` was emitted.
+    pub fn is_terminated(&self) -> bool {
+        self.info.shared.lock().map(|s| s.terminated).unwrap_or(true)
+    }
+
+    /// Stores an application value (SIP.js `data`), one per type.
+    pub fn set_data<T: Any + Send>(&self, value: T) {
+        if let Ok(mut s) = self.info.shared.lock() {
+            s.data.insert(TypeId::of::<T>(), Box::new(value));
+        }
+    }
+
+    /// A clone of the application value of type `T`.
+    pub fn data<T: Any + Send + Clone>(&self) -> Option<T> {
+        let s = self.info.shared.lock().ok()?;
+        s.data.get(&TypeId::of::<T>()).and_then(|b| b.downcast_ref::<T>()).cloned()
+    }
+
+    /// The session's events: those already emitted, then the live ones, in
+    /// order; the stream ends after `Terminated`.
+    pub fn events(&self) -> SessionEvents {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut s) = self.info.shared.lock() {
+            for e in &s.history {
+                let _ = tx.send(e.clone());
+            }
+            if !s.terminated {
+                s.subscribers.push(tx);
+            }
+        }
+        SessionEvents { rx }
+    }
+
+    /// Also delivers every future event to an actix recipient.
+    pub fn subscribe(&self, recipient: Recipient<Deliver>) {
+        if let Ok(mut s) = self.info.shared.lock() {
+            s.recipients.push(recipient);
+        }
+    }
+
+    async fn cmd(&self, cmd: SessionCmd) -> Result<(), UaError> {
+        self.info.core.send(Command { id: self.info.id, cmd }).await.map_err(|_| UaError::NoSession(self.info.id))?
+    }
+
+    fn only(&self, dir: Direction, op: &'static str) -> Result<(), UaError> {
+        if self.info.direction == dir {
+            Ok(())
+        } else {
+            let state = if self.is_terminated() {
+                sipact_proto::SessionState::Terminated
+            } else if dir == Direction::Inbound {
+                sipact_proto::SessionState::Calling
+            } else {
+                sipact_proto::SessionState::Incoming
+            };
+            Err(UaError::Session(SessionError::InvalidState { op, state }))
+        }
+    }
+
+    /// Inbound: sends a provisional response.
+    pub async fn progress(&self, opts: ProgressOptions) -> Result<(), UaError> {
+        self.only(Direction::Inbound, "progress")?;
+        self.cmd(SessionCmd::Progress { status: opts.status, early_media: opts.early_media, reliable: opts.reliable })
+            .await
+    }
+
+    /// Inbound: accepts with a 2xx.
+    pub async fn accept(&self) -> Result<(), UaError> {
+        self.only(Direction::Inbound, "accept")?;
+        self.cmd(SessionCmd::Accept).await
+    }
+
+    /// Inbound: rejects with a non-2xx final response (SIP.js default 480).
+    pub async fn reject(&self, status: u16) -> Result<(), UaError> {
+        self.only(Direction::Inbound, "reject")?;
+        self.cmd(SessionCmd::Reject(status)).await
+    }
+
+    /// Outbound: CANCEL.
+    pub async fn cancel(&self) -> Result<(), UaError> {
+        self.only(Direction::Outbound, "cancel")?;
+        self.cmd(SessionCmd::Cancel).await
+    }
+
+    /// BYE in a confirmed session.
+    pub async fn bye(&self) -> Result<(), UaError> {
+        self.cmd(SessionCmd::Bye).await
+    }
+
+    /// SIP.js `terminate`: CANCEL, a 480, or a BYE depending on the state.
+    pub async fn terminate(&self) -> Result<(), UaError> {
+        self.cmd(SessionCmd::Terminate).await
+    }
+
+    /// Holds the peer (re-INVITE with a `sendonly` offer).
+    pub async fn hold(&self) -> Result<(), UaError> {
+        self.cmd(SessionCmd::Hold(true, false)).await
+    }
+
+    /// Takes the peer off hold.
+    pub async fn unhold(&self) -> Result<(), UaError> {
+        self.cmd(SessionCmd::Hold(false, false)).await
+    }
+
+    /// Sends DTMF tones by INFO, one per tone.
+    pub async fn dtmf(&self, tones: &str, opts: DtmfOptions) -> Result<(), UaError> {
+        self.cmd(SessionCmd::Dtmf(tones.to_owned(), opts.duration, opts.inter_tone_gap)).await
+    }
+
+    /// Sends an INFO with any body.
+    pub async fn info(&self, body: Body) -> Result<(), UaError> {
+        self.cmd(SessionCmd::Info(body)).await
+    }
+
+    /// Blind transfer of the peer to `target`.
+    pub async fn refer(&self, target: &str) -> Result<(), UaError> {
+        self.cmd(SessionCmd::Refer(target.to_owned(), None)).await
+    }
+
+    /// Attended transfer: the peer is sent to the peer of `other`, whose
+    /// dialog it replaces.
+    pub async fn refer_session(&self, target: &str, other: &Session) -> Result<(), UaError> {
+        self.cmd(SessionCmd::Refer(target.to_owned(), Some(other.id()))).await
+    }
+
+    /// Follows a REFER this session received: INVITEs its target and
+    /// reports progress to the transferor.
+    pub async fn follow_refer(&self, refer: &Request) -> Result<Session, UaError> {
+        let info = self
+            .info
+            .core
+            .send(FollowRefer { id: self.info.id, refer: refer.clone() })
+            .await
+            .map_err(|_| UaError::NoSession(self.info.id))??;
+        Ok(Session::from_info(info))
+    }
+}

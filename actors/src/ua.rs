@@ -1,0 +1,413 @@
+//! The public `UserAgent`: configuration (config crate: defaults, a TOML
+//! file, then `SIPACT_*` environment variables), the actor wiring, and the
+//! UA-level API (invite, incoming, register, OPTIONS, MESSAGE, shutdown).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use sipact_message::Method;
+use sipact_proto::register::RegEvent;
+use sipact_proto::session::{Body, DescriptionHooks, Rel100};
+use sipact_proto::transaction::TimerConfig;
+use sipact_proto::transport::TransportKind;
+use sipact_proto::ua::{CoreConfig, HooksFactory, InviteOptions, UserAgentCore};
+use sipact_proto::{Credentials, UaError};
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+
+use crate::core::{
+    CoreActor, Invite, ListSessions, OutOfDialog, Register, Shutdown, SubscribeIncoming, SubscribeRegistration,
+};
+use crate::sdp::SignallingSdp;
+use crate::session::Session;
+use crate::transport::{SetUdp, TransportRegistry, UdpTransport};
+
+/// User agent settings. Load them with [`UaConfig::load`]; every field has
+/// a default, so an empty file (or none) works.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct UaConfig {
+    /// User part of our address of record and Contact.
+    pub user: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Domain of our address of record (default: the bound address).
+    pub domain: Option<String>,
+    /// Address to bind; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Transport named in Via and Contact: `udp` (more with the stream transports).
+    pub transport: String,
+    /// T1 in ms (RFC 3261 default 500).
+    pub t1_ms: u64,
+    /// T2 in ms (default 4000).
+    pub t2_ms: u64,
+    /// T4 in ms (default 5000).
+    pub t4_ms: u64,
+    /// RFC 3262 policy: `unsupported`, `supported` or `required`.
+    pub rel100: String,
+    /// Session-Expires to ask for (RFC 4028); absent turns session timers off.
+    pub session_expires: Option<u32>,
+    /// Smallest session interval accepted.
+    pub min_se: u32,
+    /// User-Agent / Server header.
+    pub user_agent: String,
+    /// Digest username.
+    pub username: Option<String>,
+    /// Digest password (never logged).
+    #[serde(skip_serializing)]
+    pub password: Option<String>,
+    /// Send all out-of-dialog requests to this address (`host:port`).
+    pub outbound_proxy: Option<SocketAddr>,
+}
+
+impl Default for UaConfig {
+    fn default() -> Self {
+        UaConfig {
+            user: "sipact".into(),
+            display_name: None,
+            domain: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            transport: "udp".into(),
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            rel100: "supported".into(),
+            session_expires: None,
+            min_se: 90,
+            user_agent: concat!("sipact/", env!("CARGO_PKG_VERSION")).into(),
+            username: None,
+            password: None,
+            outbound_proxy: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for UaConfig {
+    /// Everything but the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UaConfig")
+            .field("user", &self.user)
+            .field("display_name", &self.display_name)
+            .field("domain", &self.domain)
+            .field("bind", &self.bind)
+            .field("transport", &self.transport)
+            .field("t1_ms", &self.t1_ms)
+            .field("t2_ms", &self.t2_ms)
+            .field("t4_ms", &self.t4_ms)
+            .field("rel100", &self.rel100)
+            .field("session_expires", &self.session_expires)
+            .field("min_se", &self.min_se)
+            .field("user_agent", &self.user_agent)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("outbound_proxy", &self.outbound_proxy)
+            .finish()
+    }
+}
+
+/// Why a user agent could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration could not be read or has a bad value.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The transport could not bind.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Not inside an actix system (use [`UserAgent::spawn`]).
+    #[error("no actix system is running on this thread")]
+    NoSystem,
+}
+
+impl UaConfig {
+    /// Defaults, then the TOML file `path` (if given), then `SIPACT_*`
+    /// environment variables (`SIPACT_USER=alice`, `SIPACT_BIND=...`).
+    pub fn load(path: Option<&Path>) -> Result<UaConfig, StartError> {
+        let defaults = config::Config::try_from(&UaConfig::default()).map_err(|e| StartError::Config(e.to_string()))?;
+        let mut b = config::Config::builder().add_source(defaults);
+        if let Some(p) = path {
+            b = b.add_source(config::File::from(p).format(config::FileFormat::Toml).required(true));
+        }
+        b = b.add_source(config::Environment::with_prefix("SIPACT").try_parsing(true));
+        let c = b.build().map_err(|e| StartError::Config(e.to_string()))?;
+        let cfg: UaConfig = c.try_deserialize().map_err(|e| StartError::Config(e.to_string()))?;
+        cfg.core_parts()?;
+        Ok(cfg)
+    }
+
+    fn core_parts(&self) -> Result<(TransportKind, Rel100), StartError> {
+        let t = TransportKind::from_token(&self.transport)
+            .ok_or_else(|| StartError::Config(format!("unknown transport {:?}", self.transport)))?;
+        let r = match self.rel100.to_ascii_lowercase().as_str() {
+            "unsupported" | "none" => Rel100::Unsupported,
+            "supported" => Rel100::Supported,
+            "required" => Rel100::Required,
+            other => {
+                return Err(StartError::Config(format!(
+                    "rel100 must be unsupported, supported or required, not {other:?}"
+                )));
+            }
+        };
+        Ok((t, r))
+    }
+
+    fn core_config(&self, local: SocketAddr) -> Result<CoreConfig, StartError> {
+        let (transport, rel100) = self.core_parts()?;
+        let mut c = CoreConfig::new(transport, local, &self.user);
+        c.display = self.display_name.clone();
+        c.domain = self.domain.clone();
+        c.tx.timers = TimerConfig {
+            t1: Duration::from_millis(self.t1_ms),
+            t2: Duration::from_millis(self.t2_ms),
+            t4: Duration::from_millis(self.t4_ms),
+            ..TimerConfig::default()
+        };
+        c.rel100 = rel100;
+        c.session_expires = self.session_expires;
+        c.min_se = self.min_se;
+        c.user_agent = Some(self.user_agent.clone());
+        if let (Some(u), Some(p)) = (&self.username, &self.password) {
+            c.credentials.push(Credentials::new(u.clone(), p.clone()));
+        }
+        c.outbound_proxy = self.outbound_proxy.map(|a| sipact_proto::transport::Peer::new(transport, a));
+        Ok(c)
+    }
+}
+
+/// Randomness for tags, branches and digest nonces: ChaCha seeded by the OS.
+struct OsSeededRng(rand::rngs::StdRng);
+
+impl sipact_proto::Rng for OsSeededRng {
+    fn next_u64(&mut self) -> u64 {
+        rand::RngCore::next_u64(&mut self.0)
+    }
+}
+
+/// A stream of inbound sessions.
+pub struct Incoming {
+    rx: mpsc::UnboundedReceiver<crate::session::SessionInfo>,
+}
+
+impl Stream for Incoming {
+    type Item = Session;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Session>> {
+        self.rx.poll_recv(cx).map(|o| o.map(Session::from_info))
+    }
+}
+
+impl Incoming {
+    /// The next inbound session.
+    pub async fn next(&mut self) -> Option<Session> {
+        self.rx.recv().await.map(Session::from_info)
+    }
+}
+
+/// A SIP user agent: a cloneable handle around the actor addresses.
+#[derive(Clone)]
+pub struct UserAgent {
+    core: Addr<CoreActor>,
+    registry: Addr<TransportRegistry>,
+    udp: Addr<UdpTransport>,
+    local: SocketAddr,
+    config: Arc<UaConfig>,
+}
+
+impl std::fmt::Debug for UserAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserAgent").field("local", &self.local).field("user", &self.config.user).finish()
+    }
+}
+
+fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    // Pick a free port now so that Via and Contact can name it; the
+    // transport binds it right after (with SO_REUSEADDR).
+    let s = std::net::UdpSocket::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
+    s.local_addr().map_err(|source| StartError::Bind { addr, source })
+}
+
+impl UserAgent {
+    /// Starts a user agent inside the current actix system, with the
+    /// signalling-only description handler.
+    pub fn start(config: UaConfig) -> Result<UserAgent, StartError> {
+        UserAgent::start_with(config, None)
+    }
+
+    /// Starts a user agent whose sessions get description hooks from `factory`.
+    pub fn start_with(config: UaConfig, factory: Option<HooksFactory>) -> Result<UserAgent, StartError> {
+        if actix::System::try_current().is_none() {
+            return Err(StartError::NoSystem);
+        }
+        let local = resolve_port(config.bind)?;
+        // Fail early and clearly if the address cannot be bound.
+        drop(std::net::UdpSocket::bind(local).map_err(|source| StartError::Bind { addr: local, source })?);
+        let core_config = config.core_config(local)?;
+        let ip = local.ip();
+        let factory: HooksFactory = factory.unwrap_or_else(|| {
+            let mut n = 0u64;
+            Box::new(move || {
+                n += 1;
+                Box::new(SignallingSdp::new(ip, 4000, n)) as Box<dyn DescriptionHooks>
+            })
+        });
+        let rng = OsSeededRng(rand::SeedableRng::from_os_rng());
+        let core = UserAgentCore::new(core_config, Box::new(rng), factory);
+
+        let core_ctx: Context<CoreActor> = Context::new();
+        let core_addr = core_ctx.address();
+        let registry = TransportRegistry::new(core_addr.clone().recipient()).start();
+        let sink = core_addr.clone().recipient();
+        let udp = actix::Supervisor::start(move |_| UdpTransport::new(local, sink, None));
+        registry.do_send(SetUdp(udp.clone().recipient()));
+        core_ctx.run(CoreActor::new(core, registry.clone()));
+        tracing::info!(%local, user = %config.user, "user agent started");
+        Ok(UserAgent { core: core_addr, registry, udp, local, config: Arc::new(config) })
+    }
+
+    /// Starts a user agent on a thread of its own running its own actix
+    /// system (for applications without one).
+    pub fn spawn(config: UaConfig) -> Result<UserAgent, StartError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("sipact".into())
+            .spawn(move || {
+                let sys = actix::System::new();
+                sys.block_on(async move {
+                    let _ = tx.send(UserAgent::start(config));
+                });
+                let _ = sys.run();
+            })
+            .map_err(|e| StartError::Config(format!("cannot start the sipact thread: {e}")))?;
+        rx.recv().map_err(|_| StartError::NoSystem)?
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &UaConfig {
+        &self.config
+    }
+
+    /// Our SIP URI (`sip:user@host:port`).
+    pub fn uri(&self) -> String {
+        format!("sip:{}@{}", self.config.user, self.local)
+    }
+
+    /// Calls `target` (a SIP URI, or `user@host`). The INVITE is on its way
+    /// when this returns.
+    pub async fn invite(&self, target: &str, opts: InviteOptions) -> Result<Session, UaError> {
+        let info = self
+            .core
+            .send(Invite { target: target.to_owned(), opts })
+            .await
+            .map_err(|_| UaError::Transaction("user agent stopped".into()))??;
+        Ok(Session::from_info(info))
+    }
+
+    /// Inbound sessions, from now on. While nobody listens, calls are
+    /// declined with 480.
+    pub fn incoming(&self) -> Incoming {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.core.do_send(SubscribeIncoming(tx));
+        Incoming { rx }
+    }
+
+    /// Every SIP message sent or received, from now on.
+    pub fn wire(&self) -> mpsc::UnboundedReceiver<crate::core::WireRecord> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.core.do_send(crate::core::SubscribeWire(tx));
+        rx
+    }
+
+    /// Registration events, from now on.
+    pub fn registrations(&self) -> mpsc::UnboundedReceiver<RegEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.core.do_send(SubscribeRegistration(tx));
+        rx
+    }
+
+    /// Registers with `registrar` for `expires` seconds, refreshing until
+    /// [`UserAgent::unregister`].
+    pub async fn register(&self, registrar: &str, expires: u32) -> Result<(), UaError> {
+        self.core
+            .send(Register { registrar: Some(registrar.to_owned()), expires })
+            .await
+            .map_err(|_| UaError::Transaction("user agent stopped".into()))?
+    }
+
+    /// Removes the registration.
+    pub async fn unregister(&self) -> Result<(), UaError> {
+        self.core
+            .send(Register { registrar: None, expires: 0 })
+            .await
+            .map_err(|_| UaError::Transaction("user agent stopped".into()))?
+    }
+
+    async fn out_of_dialog(&self, method: Method, target: &str, body: Option<Body>) -> Result<u16, UaError> {
+        let rx = self
+            .core
+            .send(OutOfDialog { method, target: target.to_owned(), body })
+            .await
+            .map_err(|_| UaError::Transaction("user agent stopped".into()))??;
+        rx.await.map_err(|_| UaError::Transaction("user agent stopped".into()))
+    }
+
+    /// Sends OPTIONS; returns the final status (408 on timeout).
+    pub async fn options(&self, target: &str) -> Result<u16, UaError> {
+        self.out_of_dialog(Method::Options, target, None).await
+    }
+
+    /// Sends a MESSAGE with a `text/plain` body; returns the final status.
+    pub async fn message(&self, target: &str, text: &str) -> Result<u16, UaError> {
+        let body = Body {
+            content_type: sipact_message::MediaType::new("text", "plain"),
+            data: bytes::Bytes::copy_from_slice(text.as_bytes()),
+        };
+        self.out_of_dialog(Method::Message, target, Some(body)).await
+    }
+
+    /// Ids of live sessions.
+    pub async fn sessions(&self) -> Vec<u64> {
+        self.core.send(ListSessions).await.unwrap_or_default()
+    }
+
+    /// Ends every session (BYE, CANCEL, or 480), unregisters, and returns
+    /// when all are over (at most about 35 s).
+    pub async fn shutdown(&self) {
+        let _ = self.core.send(Shutdown).await;
+    }
+
+    /// The transport registry.
+    pub fn registry(&self) -> &Addr<TransportRegistry> {
+        &self.registry
+    }
+
+    /// Makes the UDP transport fail as on a socket error (it restarts and
+    /// rebinds the same address).
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_udp(&self) {
+        self.udp.do_send(crate::messages::InjectFault);
+    }
+
+    /// The UDP transport actor.
+    pub fn udp(&self) -> &Addr<UdpTransport> {
+        &self.udp
+    }
+}
