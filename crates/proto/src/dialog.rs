@@ -3,7 +3,7 @@
 //! handle; requests are routed from its remote target and route set.
 
 use bytestring::ByteString;
-use sipact_message::{CSeq, Header, Method, NameAddr, Request, Response, Uri};
+use sipact_message::{CSeq, Header, Method, NameAddr, Param, Request, Response, Uri};
 
 /// Identifies a dialog from this side: Call-ID, local tag, remote tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,7 +71,61 @@ fn untagged(a: &NameAddr) -> NameAddr {
     a
 }
 
+/// A copy of `a` in buffers of its own (see [`Dialog::detach`]).
+fn detached(a: &NameAddr) -> NameAddr {
+    let mut n = NameAddr::new(detached_uri(&a.uri));
+    n.display = a.display.as_deref().map(ByteString::from);
+    for p in a.params.iter() {
+        n.params.push(Param { name: ByteString::from(&*p.name), value: p.value.as_deref().map(ByteString::from) });
+    }
+    n
+}
+
+fn detached_uri(u: &Uri) -> Uri {
+    Uri::parse(&u.to_string()).unwrap_or_else(|_| u.clone())
+}
+
 impl Dialog {
+    /// Another dialog created by the same INVITE (forking, §13.2.2.4): our
+    /// side as in `self`, the peer's from `resp` (To tag, Contact,
+    /// Record-Route), `invite_seq` as our last CSeq and `request_uri` as
+    /// the remote target when `resp` has no Contact.
+    pub fn fork(&self, resp: &Response, invite_seq: u32, request_uri: &Uri) -> Result<Dialog, DialogError> {
+        let rh = &resp.headers;
+        let to = rh.to().ok_or(DialogError::MissingHeader("To"))?;
+        let remote_tag = to.tag().ok_or(DialogError::MissingHeader("To tag"))?;
+        let mut route_set: Vec<NameAddr> = rh.record_routes().cloned().collect();
+        route_set.reverse();
+        Ok(Dialog {
+            id: DialogId {
+                call_id: self.id.call_id.clone(),
+                local_tag: self.id.local_tag.clone(),
+                remote_tag: ByteString::from(remote_tag),
+            },
+            state: if resp.status < 200 { DialogState::Early } else { DialogState::Confirmed },
+            local: self.local.clone(),
+            remote: untagged(to),
+            local_seq: invite_seq,
+            remote_seq: None,
+            remote_target: rh.contact().map(|c| c.uri.clone()).unwrap_or_else(|| request_uri.clone()),
+            route_set,
+            secure: self.secure,
+        })
+    }
+
+    /// Copies the names, URIs and route set out of the received messages
+    /// they were parsed from. Parsed values share the buffer of their
+    /// message, so a long-lived dialog would otherwise keep whole
+    /// datagrams alive.
+    pub fn detach(&mut self) {
+        self.id.call_id = ByteString::from(&*self.id.call_id);
+        self.id.local_tag = ByteString::from(&*self.id.local_tag);
+        self.id.remote_tag = ByteString::from(&*self.id.remote_tag);
+        self.local = detached(&self.local);
+        self.remote = detached(&self.remote);
+        self.remote_target = detached_uri(&self.remote_target);
+        self.route_set = self.route_set.iter().map(detached).collect();
+    }
     /// The UAC side, from our request and a 1xx (with To tag) or 2xx response
     /// (§12.1.2): route set from Record-Route reversed, remote target from Contact.
     pub fn uac(req: &Request, resp: &Response) -> Result<Dialog, DialogError> {

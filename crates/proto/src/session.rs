@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -408,7 +409,7 @@ pub struct InviteSession {
     id: u64,
     direction: Direction,
     state: SessionState,
-    config: SessionConfig,
+    config: Arc<SessionConfig>,
     hooks: Box<dyn DescriptionHooks>,
     invite: Request,
     invite_key: Option<TxKey>,
@@ -429,7 +430,11 @@ pub struct InviteSession {
     /// Outbound: last RSeq received per remote tag (RFC 3262 §4).
     rseq_in: Vec<(ByteString, u32)>,
     prack_pending: bool,
-    last_ack: Option<Request>,
+    /// CSeq of the last ACK we sent for a 2xx (it is rebuilt from the
+    /// dialog when the 2xx is retransmitted, not kept).
+    last_ack_seq: Option<u32>,
+    /// The body of the ACK for the initial INVITE's 2xx (delayed offer).
+    ack_body: Option<Body>,
     cancel_requested: bool,
     session_interval: Option<u32>,
     we_refresh: bool,
@@ -492,11 +497,12 @@ impl InviteSession {
     pub fn outbound(
         id: u64,
         mut request: Request,
-        config: SessionConfig,
+        config: impl Into<Arc<SessionConfig>>,
         mut hooks: Box<dyn DescriptionHooks>,
         delayed_offer: bool,
         rng: &mut dyn Rng,
     ) -> Result<InviteSession, SessionError> {
+        let config: Arc<SessionConfig> = config.into();
         let tag = ByteString::from(request.headers.from().and_then(|f| f.tag()).unwrap_or(""));
         let mut via = config.via.clone();
         via.params.set("branch", Some(&crate::transaction::new_branch(rng)));
@@ -544,10 +550,11 @@ impl InviteSession {
         id: u64,
         request: Request,
         key: TxKey,
-        config: SessionConfig,
+        config: impl Into<Arc<SessionConfig>>,
         hooks: Box<dyn DescriptionHooks>,
         local_tag: &str,
     ) -> InviteSession {
+        let config: Arc<SessionConfig> = config.into();
         let remote_offer = sdp_of(Body::of_request(&request));
         let mut s = InviteSession::blank(
             id,
@@ -571,7 +578,7 @@ impl InviteSession {
         id: u64,
         direction: Direction,
         state: SessionState,
-        config: SessionConfig,
+        config: Arc<SessionConfig>,
         hooks: Box<dyn DescriptionHooks>,
         invite: Request,
         tag: ByteString,
@@ -600,7 +607,8 @@ impl InviteSession {
             rseq: 0,
             rseq_in: Vec::new(),
             prack_pending: false,
-            last_ack: None,
+            last_ack_seq: None,
+            ack_body: None,
             cancel_requested: false,
             session_interval: None,
             we_refresh: false,
@@ -628,7 +636,9 @@ impl InviteSession {
     pub fn state(&self) -> SessionState {
         self.state
     }
-    /// The initial INVITE.
+    /// The initial INVITE. Once the session is confirmed only its
+    /// Request-URI, Call-ID, CSeq and credentials are kept (the dialog has
+    /// the rest), without the body.
     pub fn request(&self) -> &Request {
         &self.invite
     }
@@ -840,9 +850,8 @@ impl InviteSession {
                 && d.state == DialogState::Confirmed
             {
                 if *d.id.remote_tag == *tag {
-                    if let Some(ack) = self.last_ack.clone() {
-                        self.out.push_back(Out::Ack { request: ack });
-                    }
+                    let seq = resp.headers.cseq().map(|c| c.seq);
+                    self.resend_ack(seq, rng);
                 } else {
                     // Forking: another UAS answered too. ACK it, then BYE it (§13.2.2.4).
                     self.ack_and_bye_fork(&resp, rng);
@@ -906,8 +915,7 @@ impl InviteSession {
                 return;
             }
             self.negotiate_timer_uac(now, &resp);
-            let ack = self.last_ack.clone();
-            let _ = ack;
+            self.compact();
             self.events.push_back(SessionEvent::Accepted { response: resp, ack: None });
             return;
         }
@@ -951,8 +959,14 @@ impl InviteSession {
     }
 
     fn ack_and_bye_fork(&mut self, resp: &Response, rng: &mut dyn Rng) {
-        let Ok(mut d) = Dialog::uac(&self.invite, resp) else { return };
         let seq = self.invite.headers.cseq().map(|c| c.seq);
+        // A confirmed session keeps only part of its INVITE: the other
+        // dialog is derived from ours.
+        let fork = match &self.dialog {
+            Some(d) if self.invite.headers.from().is_none() => d.fork(resp, seq.unwrap_or(1), &self.invite.uri),
+            _ => Dialog::uac(&self.invite, resp),
+        };
+        let Ok(mut d) = fork else { return };
         let via = self.via(rng);
         let ack = d.request(Method::Ack, via, seq);
         self.out.push_back(Out::Ack { request: ack });
@@ -974,8 +988,71 @@ impl InviteSession {
             }
         }
         set_body(&mut ack.headers, &mut ack.body, body);
-        self.last_ack = Some(ack.clone());
+        self.last_ack_seq = seq;
+        self.ack_body = body.cloned();
         self.out.push_back(Out::Ack { request: ack });
+    }
+
+    /// ACKs a retransmitted 2xx (CSeq `seq`) again. The ACK is built anew
+    /// from the dialog (a new branch; the ACK of a 2xx is a transaction of
+    /// its own), with the credentials and body of the first one when it
+    /// answers the initial INVITE. Nothing is sent before our first ACK.
+    fn resend_ack(&mut self, seq: Option<u32>, rng: &mut dyn Rng) {
+        let Some(seq) = seq.or(self.last_ack_seq) else { return };
+        if self.last_ack_seq.is_none() {
+            return;
+        }
+        let via = self.via(rng);
+        let Some(d) = self.dialog.as_mut() else { return };
+        let mut ack = d.request(Method::Ack, via, Some(seq));
+        if Some(seq) == self.invite.headers.cseq().map(|c| c.seq) {
+            for h in self.invite.headers.iter() {
+                if matches!(h, Header::Authorization(_) | Header::ProxyAuthorization(_)) {
+                    ack.headers.push(h.clone());
+                }
+            }
+            set_body(&mut ack.headers, &mut ack.body, self.ack_body.as_ref());
+        }
+        self.out.push_back(Out::Ack { request: ack });
+    }
+
+    /// Drops what a confirmed session no longer needs: early dialogs, RSeq
+    /// bookkeeping, the last reliable provisional, and all of the initial
+    /// INVITE but its Request-URI, Call-ID, CSeq and credentials (the
+    /// dialog has the rest). What stays is copied out of the received
+    /// datagrams, so that they can be freed.
+    fn compact(&mut self) {
+        self.early = Vec::new();
+        self.rseq_in = Vec::new();
+        self.last_rel1xx = None;
+        let uri = Uri::parse(&self.invite.uri.to_string()).unwrap_or_else(|_| self.invite.uri.clone());
+        let mut r = Request::new(self.invite.method.clone(), uri);
+        for h in self.invite.headers.iter() {
+            match h {
+                Header::CallId(c) => r.headers.0.push(Header::CallId(ByteString::from(&**c))),
+                Header::CSeq(_) | Header::Authorization(_) | Header::ProxyAuthorization(_) => {
+                    r.headers.0.push(h.clone())
+                }
+                _ => {}
+            }
+        }
+        r.headers.0.shrink_to_fit();
+        self.invite = r;
+        if let Some(d) = self.dialog.as_mut() {
+            d.detach();
+        }
+    }
+
+    /// Frees the (empty) output and event queues of a session at rest; the
+    /// caller drains them after every input, so a confirmed session need
+    /// not keep their buffers.
+    pub fn release_queues(&mut self) {
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.out = VecDeque::new();
+        }
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
     }
 
     fn send_prack(&mut self, resp: &Response, body: Option<Body>, rng: &mut dyn Rng) {
@@ -1195,9 +1272,12 @@ impl InviteSession {
             }
             self.oa = Oa::Idle;
         }
+        // The 2xx needs no more retransmissions.
+        let last_2xx = self.last_2xx.take();
         if self.state == SessionState::WaitAck {
             self.state = SessionState::Confirmed;
-            let response = self.last_2xx.clone().unwrap_or_else(|| Response::new(200));
+            self.compact();
+            let response = last_2xx.unwrap_or_else(|| Response::new(200));
             self.events.push_back(SessionEvent::Accepted { response, ack: Some(ack) });
         } else {
             // The ACK of a re-INVITE of the peer's ends that exchange.
@@ -1504,11 +1584,9 @@ impl InviteSession {
         }
         let Some(r) = self.reneg.take() else {
             // A 2xx retransmission of a finished re-INVITE: ACK it again.
-            if purpose == Purpose::Reinvite
-                && (200..300).contains(&status)
-                && let Some(ack) = self.last_ack.clone()
-            {
-                self.out.push_back(Out::Ack { request: ack });
+            if purpose == Purpose::Reinvite && (200..300).contains(&status) {
+                let seq = resp.headers.cseq().map(|c| c.seq);
+                self.resend_ack(seq, rng);
             }
             return;
         };
@@ -1520,7 +1598,7 @@ impl InviteSession {
                 let via = self.via(rng);
                 if let Some(d) = self.dialog.as_mut() {
                     let ack = d.request(Method::Ack, via, seq);
-                    self.last_ack = Some(ack.clone());
+                    self.last_ack_seq = seq;
                     self.out.push_back(Out::Ack { request: ack });
                 }
             }

@@ -257,7 +257,9 @@ struct Tx {
     state: TxState,
     peer: Peer,
     reliable: bool,
-    request: Request,
+    /// Client transactions: the request (for CANCEL and the ACK of a
+    /// non-2xx). Server transactions keep only their responses.
+    request: Option<Request>,
     request_bytes: Bytes,
     last_response: Option<Bytes>,
     last_status: u16,
@@ -393,9 +395,10 @@ impl TransactionLayer {
         self.txs.get(key).and_then(|t| t.timers[timer.idx()])
     }
 
-    /// The original request of a transaction.
+    /// The original request of a client transaction (server transactions
+    /// keep only their responses, so this is `None` for them).
     pub fn request(&self, key: &TxKey) -> Option<&Request> {
-        self.txs.get(key).map(|t| &t.request)
+        self.txs.get(key).and_then(|t| t.request.as_ref())
     }
 
     /// Next bytes to send.
@@ -481,7 +484,7 @@ impl TransactionLayer {
                 state: if invite { TxState::Calling } else { TxState::Trying },
                 peer,
                 reliable,
-                request: req,
+                request: Some(req),
                 request_bytes: bytes.clone(),
                 last_response: None,
                 last_status: 0,
@@ -525,7 +528,8 @@ impl TransactionLayer {
                 Ok(None)
             }
             TxState::Proceeding => {
-                let (cancel, peer) = (build_cancel(&tx.request)?, tx.peer);
+                let req = tx.request.as_ref().ok_or(TransactionError::NoTransaction)?;
+                let (cancel, peer) = (build_cancel(req)?, tx.peer);
                 let key = self.send_request(now, cancel, peer)?;
                 self.arm_cancel_timeout(now, invite);
                 Ok(Some(key))
@@ -560,11 +564,16 @@ impl TransactionLayer {
                         Self::disarm(tx, Timer::B);
                     }
                     tx.state = TxState::Proceeding;
-                    let send_cancel = std::mem::take(&mut tx.cancel_pending);
-                    let (req, peer) = (tx.request.clone(), tx.peer);
+                    // Build the deferred CANCEL only when one was asked for:
+                    // no copy of the request on every provisional.
+                    let cancel = if std::mem::take(&mut tx.cancel_pending) {
+                        tx.request.as_ref().map(build_cancel)
+                    } else {
+                        None
+                    };
+                    let peer = tx.peer;
                     self.events.push_back(TxEvent::Response { key: key.clone(), response: resp });
-                    if send_cancel
-                        && let Ok(cancel) = build_cancel(&req)
+                    if let Some(Ok(cancel)) = cancel
                         && self.send_request(now, cancel, peer).is_ok()
                     {
                         self.arm_cancel_timeout(now, &key);
@@ -584,10 +593,12 @@ impl TransactionLayer {
                     // TU, and the client transaction MUST generate an ACK request."
                     tx.state = TxState::Completed;
                     Self::disarm(tx, Timer::B);
-                    let ack = build_ack(&tx.request, &resp).to_bytes();
-                    tx.ack_bytes = Some(ack.clone());
+                    let ack = tx.request.as_ref().map(|r| build_ack(r, &resp).to_bytes());
+                    tx.ack_bytes = ack.clone();
                     let (peer, reliable) = (tx.peer, tx.reliable);
-                    self.send(peer, ack);
+                    if let Some(ack) = ack {
+                        self.send(peer, ack);
+                    }
                     self.events.push_back(TxEvent::Response { key: key.clone(), response: resp });
                     // "Timer D ... at least 32 seconds for unreliable transports,
                     // and a value of zero seconds for reliable transports."
@@ -729,7 +740,7 @@ impl TransactionLayer {
                 state: if invite { TxState::Proceeding } else { TxState::Trying },
                 peer: response_peer(req, peer),
                 reliable: peer.transport.is_reliable(),
-                request: req.clone(),
+                request: None,
                 request_bytes: Bytes::new(),
                 last_response: None,
                 last_status: 0,
@@ -913,6 +924,18 @@ impl TransactionLayer {
                 }
                 self.fire(at, timer, key);
             }
+        }
+        self.shrink();
+    }
+
+    /// Gives back memory after a burst: the table of transactions and the
+    /// timer heap keep their largest size otherwise.
+    fn shrink(&mut self) {
+        if self.txs.capacity() > 64 && self.txs.len() * 4 < self.txs.capacity() {
+            self.txs.shrink_to(self.txs.len() * 2);
+        }
+        if self.heap.capacity() > 64 && self.heap.len() * 4 < self.heap.capacity() {
+            self.heap.shrink_to(self.heap.len() * 2);
         }
     }
 

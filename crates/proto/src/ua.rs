@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -199,7 +200,7 @@ pub enum UaEvent {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 enum Owner {
     Session(u64, Purpose),
     Register,
@@ -217,10 +218,18 @@ pub struct UserAgentCore {
     tl: TransactionLayer,
     rng: Box<dyn Rng + Send>,
     hooks: HooksFactory,
-    sessions: HashMap<u64, InviteSession>,
+    /// Sessions are boxed: the table then holds pointers, not the
+    /// sessions, and its spare capacity costs little.
+    sessions: HashMap<u64, Box<InviteSession>>,
+    /// Session settings shared by every session, one per RFC 3262 policy
+    /// (`Rel100::Unsupported`, `Supported`, `Required`).
+    session_configs: [Arc<SessionConfig>; 3],
     by_dialog: HashMap<(ByteString, ByteString), u64>,
     by_server_tx: HashMap<TxKey, u64>,
-    client: HashMap<TxKey, (Owner, Request)>,
+    client: HashMap<TxKey, Owner>,
+    /// Out-of-dialog OPTIONS and MESSAGE requests, kept to retry them
+    /// with credentials (a session's INVITE is kept by the session).
+    plain_requests: HashMap<TxKey, Request>,
     refer_links: HashMap<u64, u64>,
     replacing: HashMap<u64, u64>,
     registration: Option<Registration>,
@@ -265,15 +274,19 @@ impl UserAgentCore {
     pub fn new(config: CoreConfig, rng: Box<dyn Rng + Send>, hooks: HooksFactory) -> Self {
         let digest = DigestClient::with_credentials(config.credentials.clone());
         let verifier = config.auth_realm.as_deref().map(crate::auth::DigestVerifier::new);
+        let session_configs = [Rel100::Unsupported, Rel100::Supported, Rel100::Required]
+            .map(|r| Arc::new(build_session_config(&config, r)));
         UserAgentCore {
             tl: TransactionLayer::new(config.tx.clone()),
             config,
             rng,
             hooks,
             sessions: HashMap::new(),
+            session_configs,
             by_dialog: HashMap::new(),
             by_server_tx: HashMap::new(),
             client: HashMap::new(),
+            plain_requests: HashMap::new(),
             refer_links: HashMap::new(),
             replacing: HashMap::new(),
             registration: None,
@@ -294,7 +307,7 @@ impl UserAgentCore {
 
     /// A session.
     pub fn session(&self, id: u64) -> Option<&InviteSession> {
-        self.sessions.get(&id)
+        self.sessions.get(&id).map(|s| &**s)
     }
 
     /// Ids of live sessions.
@@ -328,17 +341,13 @@ impl UserAgentCore {
         resolve(uri, self.config.transport).ok_or_else(|| UaError::Unresolvable(uri.to_string()))
     }
 
-    fn session_config(&self, rel100: Rel100) -> SessionConfig {
-        SessionConfig {
-            timers: self.config.tx.timers,
-            rel100,
-            session_expires: self.config.session_expires,
-            min_se: self.config.min_se,
-            contact: self.config.contact(),
-            via: self.config.via("z9hG4bK"),
-            user_agent: self.config.user_agent.clone(),
-            refresh_with_update: self.config.refresh_with_update,
-        }
+    fn session_config(&self, rel100: Rel100) -> Arc<SessionConfig> {
+        let i = match rel100 {
+            Rel100::Unsupported => 0,
+            Rel100::Supported => 1,
+            Rel100::Required => 2,
+        };
+        self.session_configs[i].clone()
     }
 
     // ----- commands -----------------------------------------------------
@@ -380,7 +389,7 @@ impl UserAgentCore {
         let hooks = (self.hooks)();
         let s = InviteSession::outbound(id, req, cfg, hooks, opts.without_sdp, &mut *self.rng)?;
         self.by_dialog.insert((ByteString::from(call_id), ByteString::from(tag)), id);
-        self.sessions.insert(id, s);
+        self.sessions.insert(id, Box::new(s));
         self.drain_session(now, id);
         Ok(id)
     }
@@ -545,8 +554,14 @@ impl UserAgentCore {
     fn send_client(&mut self, now: Instant, mut req: Request, owner: Owner) -> Result<(), UaError> {
         let _ = self.digest.authorize(&mut req, &mut *self.rng);
         let peer = self.peer_for(&req)?;
-        let key = self.tl.send_request(now, req.clone(), peer).map_err(|e| UaError::Transaction(e.to_string()))?;
-        self.client.insert(key, (owner, req));
+        // Only OPTIONS and MESSAGE need their request again (to retry it
+        // with credentials); a REGISTER is rebuilt by the registration.
+        let copy = matches!(owner, Owner::Plain(_)).then(|| req.clone());
+        let key = self.tl.send_request(now, req, peer).map_err(|e| UaError::Transaction(e.to_string()))?;
+        if let Some(r) = copy {
+            self.plain_requests.insert(key.clone(), r);
+        }
+        self.client.insert(key, owner);
         Ok(())
     }
 
@@ -580,6 +595,7 @@ impl UserAgentCore {
             }
             self.drain_session(now, id);
         }
+        self.shrink();
         if self.registration.as_ref().and_then(Registration::refresh_at).is_some_and(|t| t <= now) {
             let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
             if let Some(reg) = self.registration.as_mut() {
@@ -623,6 +639,21 @@ impl UserAgentCore {
 
     // ----- plumbing ------------------------------------------------------
 
+    /// Gives back the spare capacity of the tables after a burst (a hash
+    /// map keeps its largest size otherwise).
+    fn shrink(&mut self) {
+        fn shrink_map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+            if m.capacity() > 64 && m.len() * 4 < m.capacity() {
+                m.shrink_to(m.len() * 2);
+            }
+        }
+        shrink_map(&mut self.sessions);
+        shrink_map(&mut self.by_dialog);
+        shrink_map(&mut self.by_server_tx);
+        shrink_map(&mut self.client);
+        shrink_map(&mut self.plain_requests);
+    }
+
     fn drain(&mut self, now: Instant) {
         while let Some(ev) = self.tl.poll_event() {
             self.on_tx_event(now, ev);
@@ -642,7 +673,12 @@ impl UserAgentCore {
             }
             break;
         }
-        if self.sessions.get(&id).is_some_and(InviteSession::is_terminated)
+        if let Some(s) = self.sessions.get_mut(&id)
+            && s.state() == SessionState::Confirmed
+        {
+            s.release_queues();
+        }
+        if self.sessions.get(&id).is_some_and(|s| s.is_terminated())
             && let Some(s) = self.sessions.remove(&id)
         {
             if let Some(d) = s.dialog() {
@@ -659,17 +695,15 @@ impl UserAgentCore {
             let mut pending: Vec<TxKey> = self
                 .client
                 .iter()
-                .filter(|(k, (o, _))| {
+                .filter(|(k, o)| {
                     k.method == Method::Invite && matches!(o, Owner::Session(s, Purpose::Reinvite) if *s == id)
                 })
                 .map(|(k, _)| k.clone())
                 .collect();
             pending.sort_by(|a, b| a.branch.cmp(&b.branch));
             for key in pending {
-                if let Ok(Some(ck)) = self.tl.cancel(now, &key)
-                    && let Some(req) = self.tl.request(&ck).cloned()
-                {
-                    self.client.insert(ck, (Owner::Nobody, req));
+                if let Ok(Some(ck)) = self.tl.cancel(now, &key) {
+                    self.client.insert(ck, Owner::Nobody);
                 }
             }
         }
@@ -694,18 +728,26 @@ impl UserAgentCore {
                     }
                 };
                 let mut request = request;
-                if request.method == Method::Invite && purpose == Purpose::Invite {
-                    let _ = self.digest.authorize(&mut request, &mut *self.rng);
+                // The session holds its INVITE as queued; it needs a new copy
+                // only when credentials were added here.
+                let mut authorized = None;
+                if request.method == Method::Invite
+                    && purpose == Purpose::Invite
+                    && !matches!(self.digest.authorize(&mut request, &mut *self.rng), Ok(0))
+                {
+                    authorized = Some(request.clone());
                 }
-                match self.tl.send_request(now, request.clone(), peer) {
+                match self.tl.send_request(now, request, peer) {
                     Ok(key) => {
                         if purpose == Purpose::Invite
                             && let Some(s) = self.sessions.get_mut(&id)
                         {
                             s.set_invite_key(key.clone());
-                            s.set_invite(request.clone());
+                            if let Some(r) = authorized {
+                                s.set_invite(r);
+                            }
                         }
-                        self.client.insert(key, (owner, request));
+                        self.client.insert(key, owner);
                     }
                     Err(_) => {
                         if let Some(s) = self.sessions.get_mut(&id) {
@@ -723,10 +765,8 @@ impl UserAgentCore {
                 }
             }
             Out::Cancel { key } => {
-                if let Ok(Some(ck)) = self.tl.cancel(now, &key)
-                    && let Some(req) = self.tl.request(&ck).cloned()
-                {
-                    self.client.insert(ck, (Owner::Nobody, req));
+                if let Ok(Some(ck)) = self.tl.cancel(now, &key) {
+                    self.client.insert(ck, Owner::Nobody);
                 }
             }
         }
@@ -802,8 +842,8 @@ impl UserAgentCore {
                 }
             }
             TxEvent::Response { key, response } => {
-                let Some((owner, req)) = self.client.get(&key).cloned() else { return };
-                self.on_response(now, owner, req, response);
+                let Some(&owner) = self.client.get(&key) else { return };
+                self.on_response(now, owner, &key, response);
             }
             TxEvent::StrayResponse { response, .. } => {
                 // A 2xx to an INVITE after its transaction ended: ACK it through the session.
@@ -830,18 +870,21 @@ impl UserAgentCore {
                 }
             }
             TxEvent::Timeout { key } => {
-                if let Some((owner, _)) = self.client.remove(&key) {
+                self.plain_requests.remove(&key);
+                if let Some(owner) = self.client.remove(&key) {
                     self.on_failure(now, owner, true);
                 }
             }
             TxEvent::TransportError { key } => {
-                if let Some((owner, _)) = self.client.remove(&key) {
+                self.plain_requests.remove(&key);
+                if let Some(owner) = self.client.remove(&key) {
                     self.on_failure(now, owner, false);
                 }
             }
             TxEvent::NoAck { .. } => {}
             TxEvent::Terminated { key, .. } => {
                 self.client.remove(&key);
+                self.plain_requests.remove(&key);
                 self.by_server_tx.remove(&key);
             }
         }
@@ -870,7 +913,7 @@ impl UserAgentCore {
         }
     }
 
-    fn on_response(&mut self, now: Instant, owner: Owner, req: Request, response: Response) {
+    fn on_response(&mut self, now: Instant, owner: Owner, key: &TxKey, response: Response) {
         // Digest challenges: retry with credentials (RFC 3261 §22.2).
         if matches!(response.status, 401 | 407) {
             let tries_key = match &owner {
@@ -883,18 +926,27 @@ impl UserAgentCore {
                 let tries = self.auth_tries.entry(tk).or_insert(0);
                 *tries += 1;
                 if *tries <= 3 && self.digest.handle_challenge(&response).is_ok() {
-                    let mut retry = req.clone();
-                    retry.headers.remove(sipact_message::HeaderName::Authorization);
-                    retry.headers.remove(sipact_message::HeaderName::ProxyAuthorization);
-                    match owner {
-                        Owner::Session(id, _) => {
-                            if let Some(s) = self.sessions.get_mut(&id) {
+                    // The request as sent: the session keeps its INVITE, OPTIONS
+                    // and MESSAGE are kept aside; a REGISTER is rebuilt.
+                    let sent = match owner {
+                        Owner::Session(id, _) => self.sessions.get(&id).map(|s| s.request().clone()),
+                        Owner::Plain(_) => self.plain_requests.get(key).cloned(),
+                        _ => None,
+                    };
+                    let retry = sent.map(|mut r| {
+                        r.headers.remove(sipact_message::HeaderName::Authorization);
+                        r.headers.remove(sipact_message::HeaderName::ProxyAuthorization);
+                        r
+                    });
+                    match (owner, retry) {
+                        (Owner::Session(id, _), retry) => {
+                            if let (Some(s), Some(retry)) = (self.sessions.get_mut(&id), retry) {
                                 s.retry_invite(retry, &mut *self.rng);
                             }
                             self.drain_session(now, id);
                             return;
                         }
-                        Owner::Register => {
+                        (Owner::Register, _) => {
                             // §10.2.4: the retry takes the registration's next
                             // CSeq, so that later refreshes keep increasing.
                             let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
@@ -905,7 +957,7 @@ impl UserAgentCore {
                             }
                             return;
                         }
-                        Owner::Plain(_) => {
+                        (Owner::Plain(_), Some(mut retry)) => {
                             retry.headers.remove(sipact_message::HeaderName::Via);
                             retry.headers.push_front(Header::Via(
                                 self.config.via(&crate::transaction::new_branch(&mut *self.rng)),
@@ -917,7 +969,7 @@ impl UserAgentCore {
                             let _ = self.send_client(now, retry, owner);
                             return;
                         }
-                        Owner::Nobody => {}
+                        (Owner::Plain(_), None) | (Owner::Nobody, _) => {}
                     }
                 }
             }
@@ -1079,7 +1131,7 @@ impl UserAgentCore {
         let tag = self.rng.token(10);
         let cfg = self.session_config(self.config.rel100);
         let hooks = (self.hooks)();
-        let s = InviteSession::inbound(id, request.clone(), key.clone(), cfg, hooks, &tag);
+        let s = Box::new(InviteSession::inbound(id, request.clone(), key.clone(), cfg, hooks, &tag));
         if s.dialog().is_none() {
             let mut resp = response_for(&request, 400, Some(&tag));
             resp.reason = ByteString::from_static("Missing Contact");
@@ -1167,7 +1219,21 @@ impl UserAgentCore {
 
     /// Every session's direction, for inspection.
     pub fn direction(&self, id: u64) -> Option<Direction> {
-        self.sessions.get(&id).map(InviteSession::direction)
+        self.sessions.get(&id).map(|s| s.direction())
+    }
+}
+
+/// The settings every session of a core shares, for one RFC 3262 policy.
+fn build_session_config(config: &CoreConfig, rel100: Rel100) -> SessionConfig {
+    SessionConfig {
+        timers: config.tx.timers,
+        rel100,
+        session_expires: config.session_expires,
+        min_se: config.min_se,
+        contact: config.contact(),
+        via: config.via("z9hG4bK"),
+        user_agent: config.user_agent.clone(),
+        refresh_with_update: config.refresh_with_update,
     }
 }
 

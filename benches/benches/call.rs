@@ -1,0 +1,55 @@
+//! Whole calls between two `UserAgentCore`s in memory: INVITE, 100, 180,
+//! 200, ACK, BYE, 200, every message printed by the sender and parsed by the
+//! receiver (`handle_bytes`), events drained, in synthetic time. Every
+//! `BATCH` calls, synthetic time jumps past the transaction timers (40 s)
+//! and the cores fire them, so all transactions end and memory stays flat;
+//! that timer work is inside the measurement.
+//!
+//! `cargo bench -p sipact-benches --bench call`
+
+use std::time::Instant;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+mod duo;
+use duo::Duo;
+
+const BATCH: u64 = 256;
+
+fn bench(c: &mut Criterion) {
+    let mut duo = Duo::new();
+    // Check the ladder once: 3 messages alice→bob (INVITE, ACK, BYE), 4
+    // bob→alice (100, 180, 200, 200), both sides accepted and terminated,
+    // nothing left afterwards.
+    duo.call();
+    duo.advance(Duo::SETTLE);
+    let k = duo.counts;
+    assert_eq!((k.a_to_b, k.b_to_a, k.a_accepted, k.b_accepted, k.terminated), (3, 4, 1, 1, 2), "{k:?}");
+    assert!(duo.a.session_ids().is_empty() && duo.b.session_ids().is_empty());
+    assert!(duo.a.transactions().is_empty() && duo.b.transactions().is_empty());
+
+    let mut g = c.benchmark_group("call");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("invite_100_180_200_ack_bye_200", |bch| {
+        bch.iter_custom(|iters| {
+            let start = Instant::now();
+            for i in 0..iters {
+                duo.call();
+                if (i + 1) % BATCH == 0 {
+                    duo.advance(Duo::SETTLE);
+                }
+            }
+            duo.advance(Duo::SETTLE);
+            start.elapsed()
+        })
+    });
+    g.finish();
+    assert!(duo.a.session_ids().is_empty() && duo.b.session_ids().is_empty());
+    assert!(duo.a.transactions().is_empty() && duo.b.transactions().is_empty());
+    let k = duo.counts;
+    assert_eq!(k.a_to_b * 4, k.b_to_a * 3, "{k:?}");
+    assert_eq!(k.terminated, 2 * k.a_accepted, "{k:?}");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
