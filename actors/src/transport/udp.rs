@@ -145,6 +145,19 @@ impl StreamHandler<io::Result<(Bytes, SocketAddr)>> for UdpTransport {
     fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
+/// How many times the transport has bound its socket (1 after the first
+/// start, one more after each restart).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "u64")]
+pub struct Generation;
+
+impl Handler<Generation> for UdpTransport {
+    type Result = u64;
+    fn handle(&mut self, _: Generation, _: &mut Self::Context) -> u64 {
+        self.generation
+    }
+}
+
 impl Handler<Send> for UdpTransport {
     type Result = ();
     fn handle(&mut self, msg: Send, _ctx: &mut Self::Context) {
