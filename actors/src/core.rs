@@ -51,6 +51,26 @@ pub enum SessionCmd {
     Refer(String, Option<u64>),
 }
 
+impl SessionCmd {
+    /// The name of the API method behind the command, as reported in
+    /// [`SessionError::InvalidState`](sipact_proto::SessionError::InvalidState).
+    pub fn op(&self) -> &'static str {
+        match self {
+            SessionCmd::Progress { .. } => "progress",
+            SessionCmd::Accept => "accept",
+            SessionCmd::Reject(_) => "reject",
+            SessionCmd::Bye => "bye",
+            SessionCmd::Cancel => "cancel",
+            SessionCmd::Terminate => "terminate",
+            SessionCmd::Hold(true, _) => "hold",
+            SessionCmd::Hold(false, _) => "unhold",
+            SessionCmd::Dtmf(..) => "dtmf",
+            SessionCmd::Info(_) => "info",
+            SessionCmd::Refer(..) => "refer",
+        }
+    }
+}
+
 /// Runs a session command.
 #[derive(Message)]
 #[rtype(result = "Result<(), UaError>")]

@@ -268,7 +268,21 @@ impl Session {
     }
 
     async fn cmd(&self, cmd: SessionCmd) -> Result<(), UaError> {
-        self.info.core.send(Command { id: self.info.id, cmd }).await.map_err(|_| UaError::NoSession(self.info.id))?
+        let op = cmd.op();
+        let r = self.info.core.send(Command { id: self.info.id, cmd }).await;
+        self.ended_is_invalid(op, r.unwrap_or(Err(UaError::NoSession(self.info.id))))
+    }
+
+    /// The core forgets a session once it is over: a command for it then
+    /// fails with `NoSession`, which the API reports as SIP.js does, an
+    /// `InvalidState` in `Terminated`.
+    fn ended_is_invalid<T>(&self, op: &'static str, r: Result<T, UaError>) -> Result<T, UaError> {
+        match r {
+            Err(UaError::NoSession(id)) if id == self.info.id => {
+                Err(UaError::Session(SessionError::InvalidState { op, state: sipact_proto::SessionState::Terminated }))
+            }
+            other => other,
+        }
     }
 
     fn only(&self, dir: Direction, op: &'static str) -> Result<(), UaError> {
@@ -355,12 +369,8 @@ impl Session {
     /// Follows a REFER this session received: INVITEs its target and
     /// reports progress to the transferor.
     pub async fn follow_refer(&self, refer: &Request) -> Result<Session, UaError> {
-        let info = self
-            .info
-            .core
-            .send(FollowRefer { id: self.info.id, refer: refer.clone() })
-            .await
-            .map_err(|_| UaError::NoSession(self.info.id))??;
+        let r = self.info.core.send(FollowRefer { id: self.info.id, refer: refer.clone() }).await;
+        let info = self.ended_is_invalid("follow_refer", r.unwrap_or(Err(UaError::NoSession(self.info.id))))?;
         Ok(Session::from_info(info))
     }
 }
