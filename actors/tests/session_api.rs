@@ -130,3 +130,145 @@ async fn dtmf_pause_and_errors() {
     let (_, state) = invalid_state(a.dtmf("1", DtmfOptions::default()).await);
     assert_eq!(state, SessionState::Terminated);
 }
+
+// ----- terminate ----------------------------------------------------------
+
+fn cause_of_end(evs: &[SessionEvent]) -> Cause {
+    match evs.last() {
+        Some(SessionEvent::Terminated { cause }) => *cause,
+        other => panic!("last event {other:?}"),
+    }
+}
+
+#[actix_rt::test]
+async fn terminate_outbound_before_any_response_cancels_after_the_100() {
+    let alice = start("alice");
+    let bob = start("bob");
+    let mut inc = bob.incoming();
+    let mut tap = Tap::new(&alice);
+    let a = alice.invite(&bob.uri(), InviteOptions::default()).await.unwrap();
+    let mut a_ev = a.events();
+    // Nothing has come back yet: the CANCEL waits for a provisional.
+    a.terminate().await.unwrap();
+    let b = next_incoming(&mut inc).await;
+    let mut b_ev = b.events();
+    let (mut a_seen, mut b_seen) = (Vec::new(), Vec::new());
+    events_to_end(&mut a_ev, &mut a_seen).await;
+    events_to_end(&mut b_ev, &mut b_seen).await;
+    tap.wait_for("ACK of the 487", |w| w.is_request(true, &Method::Ack)).await;
+    let l = tap.labels();
+    let pos = |s: &str| tap.position(s).unwrap_or_else(|| panic!("{s} missing: {l:?}"));
+    assert!(pos("< 100 INVITE") < pos("> CANCEL"), "{l:?}");
+    assert!(pos("> CANCEL") < pos("< 487 INVITE"), "{l:?}");
+    assert!(pos("< 487 INVITE") < pos("> ACK"), "{l:?}");
+    assert!(tap.position("< 200 CANCEL").is_some(), "{l:?}");
+    assert_eq!(names(&a_seen), ["rejected", "failed", "terminated"]);
+    assert_eq!(cause_of_end(&a_seen), Cause::Canceled);
+    assert_eq!(names(&b_seen), ["cancel", "failed", "terminated"]);
+    assert_eq!(cause_of_end(&b_seen), Cause::Canceled);
+}
+
+#[actix_rt::test]
+async fn terminate_outbound_after_180_cancels_then_487() {
+    let alice = start("alice");
+    let bob = start("bob");
+    let mut inc = bob.incoming();
+    let mut tap = Tap::new(&alice);
+    let a = alice.invite(&bob.uri(), InviteOptions::default()).await.unwrap();
+    let mut a_ev = a.events();
+    let b = next_incoming(&mut inc).await;
+    let mut b_ev = b.events();
+    b.progress(ProgressOptions::default()).await.unwrap();
+    let (mut a_seen, mut b_seen) = (Vec::new(), Vec::new());
+    let p = events_until(&mut a_ev, &mut a_seen, |e| matches!(e, SessionEvent::Progress { .. })).await;
+    assert!(matches!(p, SessionEvent::Progress { response } if response.status == 180));
+    a.terminate().await.unwrap();
+    events_to_end(&mut a_ev, &mut a_seen).await;
+    events_to_end(&mut b_ev, &mut b_seen).await;
+    tap.wait_for("ACK of the 487", |w| w.is_request(true, &Method::Ack)).await;
+    let l = tap.labels();
+    let pos = |s: &str| tap.position(s).unwrap_or_else(|| panic!("{s} missing: {l:?}"));
+    assert!(pos("< 180 INVITE") < pos("> CANCEL"), "{l:?}");
+    assert!(pos("> CANCEL") < pos("< 487 INVITE"), "{l:?}");
+    assert_eq!(names(&a_seen), ["progress", "rejected", "failed", "terminated"]);
+    assert!(
+        matches!(&a_seen[1], SessionEvent::Rejected { response, cause: Cause::Canceled } if response.status == 487)
+    );
+    assert_eq!(names(&b_seen), ["progress", "cancel", "failed", "terminated"]);
+    // Already over: InvalidState, for terminate and cancel alike.
+    assert_eq!(invalid_state(a.terminate().await), ("terminate", SessionState::Terminated));
+    assert_eq!(invalid_state(a.cancel().await), ("cancel", SessionState::Terminated));
+    assert_eq!(invalid_state(b.terminate().await), ("terminate", SessionState::Terminated));
+}
+
+#[actix_rt::test]
+async fn terminate_inbound_unanswered_sends_480() {
+    let alice = start("alice");
+    let bob = start("bob");
+    let mut inc = bob.incoming();
+    let mut tap = Tap::new(&bob);
+    let a = alice.invite(&bob.uri(), InviteOptions::default()).await.unwrap();
+    let mut a_ev = a.events();
+    let b = next_incoming(&mut inc).await;
+    let mut b_ev = b.events();
+    b.terminate().await.unwrap();
+    let (mut a_seen, mut b_seen) = (Vec::new(), Vec::new());
+    events_to_end(&mut a_ev, &mut a_seen).await;
+    events_to_end(&mut b_ev, &mut b_seen).await;
+    tap.wait_for("ACK of the 480", |w| w.is_request(false, &Method::Ack)).await;
+    let l = tap.labels();
+    assert!(tap.position("> 480 INVITE").unwrap() < tap.position("< ACK").unwrap(), "{l:?}");
+    assert!(tap.seen.iter().all(|w| !w.is_response(true, 200, &Method::Invite)), "{l:?}");
+    assert_eq!(names(&a_seen), ["rejected", "failed", "terminated"]);
+    assert_eq!(cause_of_end(&a_seen), Cause::Unavailable);
+    assert_eq!(names(&b_seen), ["rejected", "failed", "terminated"]);
+    assert_eq!(invalid_state(b.terminate().await), ("terminate", SessionState::Terminated));
+}
+
+#[actix_rt::test]
+async fn terminate_inbound_answered_before_the_ack_byes_once_acked() {
+    let alice = start("alice");
+    let bob = start("bob");
+    let mut inc = bob.incoming();
+    let mut tap = Tap::new(&bob);
+    let a = alice.invite(&bob.uri(), InviteOptions::default()).await.unwrap();
+    let mut a_ev = a.events();
+    let b = next_incoming(&mut inc).await;
+    let mut b_ev = b.events();
+    // Both commands reach Bob's core before it can read the ACK: terminate
+    // finds the session answered and waiting for its ACK.
+    let (acc, term) = tokio::join!(b.accept(), b.terminate());
+    acc.unwrap();
+    term.unwrap();
+    let (mut a_seen, mut b_seen) = (Vec::new(), Vec::new());
+    events_to_end(&mut a_ev, &mut a_seen).await;
+    events_to_end(&mut b_ev, &mut b_seen).await;
+    tap.wait_for("200 to the BYE", |w| w.is_response(false, 200, &Method::Bye)).await;
+    let l = tap.labels();
+    let pos = |s: &str| tap.position(s).unwrap_or_else(|| panic!("{s} missing: {l:?}"));
+    // RFC 3261 §15: no BYE before the ACK of the 2xx.
+    assert!(pos("> 200 INVITE") < pos("< ACK"), "{l:?}");
+    assert!(pos("< ACK") < pos("> BYE"), "{l:?}");
+    assert_eq!(names(&a_seen), ["accepted", "bye", "terminated"]);
+    assert_eq!(names(&b_seen), ["accepted", "terminated"]);
+    assert_eq!(cause_of_end(&b_seen), Cause::Bye);
+}
+
+#[actix_rt::test]
+async fn terminate_confirmed_sends_bye() {
+    let alice = start("alice");
+    let bob = start("bob");
+    let mut inc = bob.incoming();
+    let mut tap = Tap::new(&bob);
+    let mut call = establish(&alice, &bob, &mut inc).await;
+    call.b.terminate().await.unwrap();
+    call.finish().await;
+    tap.wait_for("200 to the BYE", |w| w.is_response(false, 200, &Method::Bye)).await;
+    assert!(tap.position("> BYE").unwrap() < tap.position("< 200 BYE").unwrap());
+    assert_eq!(names(&call.a_seen), ["accepted", "bye", "terminated"]);
+    assert_eq!(names(&call.b_seen), ["accepted", "terminated"]);
+    assert_eq!(cause_of_end(&call.a_seen), Cause::Bye);
+    assert_eq!(invalid_state(call.b.terminate().await), ("terminate", SessionState::Terminated));
+    assert_eq!(invalid_state(call.a.terminate().await), ("terminate", SessionState::Terminated));
+    assert_eq!(invalid_state(call.a.bye().await), ("bye", SessionState::Terminated));
+}

@@ -436,6 +436,8 @@ pub struct InviteSession {
     /// The body of the ACK for the initial INVITE's 2xx (delayed offer).
     ack_body: Option<Body>,
     cancel_requested: bool,
+    /// `terminate` came while our 2xx waited for its ACK: BYE once it comes.
+    bye_on_ack: bool,
     session_interval: Option<u32>,
     we_refresh: bool,
     dtmf_queue: VecDeque<(char, u32, u32)>,
@@ -610,6 +612,7 @@ impl InviteSession {
             last_ack_seq: None,
             ack_body: None,
             cancel_requested: false,
+            bye_on_ack: false,
             session_interval: None,
             we_refresh: false,
             dtmf_queue: VecDeque::new(),
@@ -1279,6 +1282,10 @@ impl InviteSession {
             self.compact();
             let response = last_2xx.unwrap_or_else(|| Response::new(200));
             self.events.push_back(SessionEvent::Accepted { response, ack: Some(ack) });
+            if self.bye_on_ack {
+                // `terminate` was asked while we waited for this ACK.
+                let _ = self.bye(None, rng);
+            }
         } else {
             // The ACK of a re-INVITE of the peer's ends that exchange.
             self.reneg_server = None;
@@ -1527,9 +1534,9 @@ impl InviteSession {
             SessionState::Calling | SessionState::Early if self.direction == Direction::Outbound => self.cancel(),
             SessionState::Incoming => self.reject(480, None),
             SessionState::WaitAck => {
-                // §15: the callee must wait for the ACK (or its timeout) before BYE.
-                self.state = SessionState::Confirmed;
-                self.bye(None, rng).map(|_| ())?;
+                // §15: the callee must wait for the ACK (or its timeout,
+                // which sends the BYE itself) before BYE.
+                self.bye_on_ack = true;
                 Ok(())
             }
             SessionState::Confirmed => self.bye(None, rng),
