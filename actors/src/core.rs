@@ -312,6 +312,14 @@ impl Handler<FlowClosed> for CoreActor {
     }
 }
 
+impl Handler<crate::transport::FlowAssigned> for CoreActor {
+    type Result = ();
+    fn handle(&mut self, m: crate::transport::FlowAssigned, ctx: &mut Self::Context) {
+        self.core.handle_flow_assigned(Instant::now(), m.transport, m.remote, m.flow);
+        self.pump(ctx);
+    }
+}
+
 impl Handler<Invite> for CoreActor {
     type Result = Result<SessionInfo, UaError>;
     fn handle(&mut self, m: Invite, ctx: &mut Self::Context) -> Self::Result {

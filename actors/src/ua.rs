@@ -26,7 +26,11 @@ use crate::core::{
 };
 use crate::sdp::SignallingSdp;
 use crate::session::Session;
-use crate::transport::{SetUdp, TransportRegistry, UdpTransport};
+use crate::transport::tcp::bind_listener;
+use crate::transport::{
+    CloseFlows, ListFlows, ListenerKind, SetConnector, SetUdp, Sinks, StreamConnector, TcpListenerActor,
+    TransportRegistry, UdpTransport,
+};
 
 /// User agent settings. Load them with [`UaConfig::load`]; every field has
 /// a default, so an empty file (or none) works.
@@ -41,8 +45,28 @@ pub struct UaConfig {
     pub domain: Option<String>,
     /// Address to bind; port 0 picks a free port.
     pub bind: SocketAddr,
-    /// Transport named in Via and Contact: `udp` (more with the stream transports).
+    /// Transport named in Via and Contact: `udp`, `tcp`, `tls`, `ws` or
+    /// `wss`. It is listened on even when [`UaConfig::listen`] omits it.
     pub transport: String,
+    /// Transports to listen on: any of `udp`, `tcp`, `tls`, `ws`, `wss`.
+    /// UDP is always bound (on [`UaConfig::bind`]); the others on the IP of
+    /// `bind` with their own port setting.
+    pub listen: Vec<String>,
+    /// TCP listening port; 0 picks a free one.
+    pub tcp_port: u16,
+    /// TLS listening port; 0 picks a free one.
+    pub tls_port: u16,
+    /// WebSocket listening port; 0 picks a free one.
+    pub ws_port: u16,
+    /// Secure WebSocket listening port; 0 picks a free one.
+    pub wss_port: u16,
+    /// TLS certificate chain (PEM), for the TLS and WSS listeners.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// TLS private key (PEM), for the TLS and WSS listeners.
+    pub tls_key: Option<std::path::PathBuf>,
+    /// CA certificates (PEM) trusted for outgoing TLS and WSS connections;
+    /// without it they fail.
+    pub tls_ca: Option<std::path::PathBuf>,
     /// T1 in ms (RFC 3261 default 500).
     pub t1_ms: u64,
     /// T2 in ms (default 4000).
@@ -74,6 +98,14 @@ impl Default for UaConfig {
             domain: None,
             bind: SocketAddr::from(([127, 0, 0, 1], 5060)),
             transport: "udp".into(),
+            listen: vec!["udp".into()],
+            tcp_port: 0,
+            tls_port: 0,
+            ws_port: 0,
+            wss_port: 0,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
             t1_ms: 500,
             t2_ms: 4000,
             t4_ms: 5000,
@@ -97,6 +129,14 @@ impl std::fmt::Debug for UaConfig {
             .field("domain", &self.domain)
             .field("bind", &self.bind)
             .field("transport", &self.transport)
+            .field("listen", &self.listen)
+            .field("tcp_port", &self.tcp_port)
+            .field("tls_port", &self.tls_port)
+            .field("ws_port", &self.ws_port)
+            .field("wss_port", &self.wss_port)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_ca", &self.tls_ca)
             .field("t1_ms", &self.t1_ms)
             .field("t2_ms", &self.t2_ms)
             .field("t4_ms", &self.t4_ms)
@@ -126,6 +166,9 @@ pub enum StartError {
         /// The error.
         source: std::io::Error,
     },
+    /// The TLS certificate, key or CA could not be loaded.
+    #[error("tls: {0}")]
+    Tls(#[from] crate::transport::tls::TlsSetupError),
     /// Not inside an actix system (use [`UserAgent::spawn`]).
     #[error("no actix system is running on this thread")]
     NoSystem,
@@ -143,8 +186,37 @@ impl UaConfig {
         b = b.add_source(config::Environment::with_prefix("SIPACT").try_parsing(true));
         let c = b.build().map_err(|e| StartError::Config(e.to_string()))?;
         let cfg: UaConfig = c.try_deserialize().map_err(|e| StartError::Config(e.to_string()))?;
-        cfg.core_parts()?;
+        let (t, _) = cfg.core_parts()?;
+        cfg.stream_listens(t)?;
         Ok(cfg)
+    }
+
+    /// The transports to listen on besides UDP, each once, including the
+    /// Via/Contact transport.
+    fn stream_listens(&self, contact: TransportKind) -> Result<Vec<TransportKind>, StartError> {
+        let mut v = Vec::new();
+        for name in &self.listen {
+            let t = TransportKind::from_token(name.trim())
+                .ok_or_else(|| StartError::Config(format!("unknown transport {name:?} in listen")))?;
+            if t != TransportKind::Udp && !v.contains(&t) {
+                v.push(t);
+            }
+        }
+        if contact != TransportKind::Udp && !v.contains(&contact) {
+            v.push(contact);
+        }
+        Ok(v)
+    }
+
+    /// The listening port configured for a stream transport.
+    fn port_for(&self, t: TransportKind) -> u16 {
+        match t {
+            TransportKind::Udp => self.bind.port(),
+            TransportKind::Tcp => self.tcp_port,
+            TransportKind::Tls => self.tls_port,
+            TransportKind::Ws => self.ws_port,
+            TransportKind::Wss => self.wss_port,
+        }
     }
 
     fn core_parts(&self) -> Result<(TransportKind, Rel100), StartError> {
@@ -220,7 +292,10 @@ pub struct UserAgent {
     core: Addr<CoreActor>,
     registry: Addr<TransportRegistry>,
     udp: Addr<UdpTransport>,
+    listeners: Arc<Vec<(TransportKind, SocketAddr, Addr<TcpListenerActor>)>>,
+    udp_addr: SocketAddr,
     local: SocketAddr,
+    transport: TransportKind,
     config: Arc<UaConfig>,
 }
 
@@ -252,9 +327,34 @@ impl UserAgent {
         if actix::System::try_current().is_none() {
             return Err(StartError::NoSystem);
         }
-        let local = resolve_port(config.bind)?;
+        let (transport, _) = config.core_parts()?;
+        let streams = config.stream_listens(transport)?;
+        let udp_addr = resolve_port(config.bind)?;
         // Fail early and clearly if the address cannot be bound.
-        drop(std::net::UdpSocket::bind(local).map_err(|source| StartError::Bind { addr: local, source })?);
+        drop(std::net::UdpSocket::bind(udp_addr).map_err(|source| StartError::Bind { addr: udp_addr, source })?);
+        // Bind the stream listeners now, so that their ports are known for
+        // Via and Contact and bind errors surface here.
+        let mut bound = Vec::new();
+        for t in streams {
+            let addr = SocketAddr::new(config.bind.ip(), config.port_for(t));
+            let l = bind_listener(addr).map_err(|source| StartError::Bind { addr, source })?;
+            let at = l.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+            bound.push((t, at, l));
+        }
+        let local = match transport {
+            TransportKind::Udp => udp_addr,
+            t => bound.iter().find(|(k, _, _)| *k == t).map(|(_, a, _)| *a).unwrap_or(udp_addr),
+        };
+        let needs_tls = bound.iter().any(|(t, _, _)| matches!(t, TransportKind::Tls | TransportKind::Wss));
+        let acceptor = if needs_tls {
+            match (&config.tls_cert, &config.tls_key) {
+                (Some(c), Some(k)) => Some(crate::transport::tls::acceptor(c, k)?),
+                _ => return Err(StartError::Config("tls and wss listeners need tls_cert and tls_key".into())),
+            }
+        } else {
+            None
+        };
+        let tls_client = crate::transport::tls::connector(config.tls_ca.as_deref())?;
         let core_config = config.core_config(local)?;
         let ip = local.ip();
         let factory: HooksFactory = factory.unwrap_or_else(|| {
@@ -269,13 +369,39 @@ impl UserAgent {
 
         let core_ctx: Context<CoreActor> = Context::new();
         let core_addr = core_ctx.address();
-        let registry = TransportRegistry::new(core_addr.clone().recipient()).start();
+        let registry = TransportRegistry::new(core_addr.clone().recipient())
+            .with_assigned_sink(core_addr.clone().recipient())
+            .start();
         let sink = core_addr.clone().recipient();
-        let udp = actix::Supervisor::start(move |_| UdpTransport::new(local, sink, None));
+        let udp = actix::Supervisor::start(move |_| UdpTransport::new(udp_addr, sink, None));
         registry.do_send(SetUdp(udp.clone().recipient()));
+        let sinks = Sinks { received: core_addr.clone().recipient(), registry: registry.clone() };
+        registry.do_send(SetConnector(Box::new(StreamConnector::new(sinks.clone()).with_tls(tls_client))));
+        let mut listeners = Vec::new();
+        for (t, at, l) in bound {
+            let kind = match (t, &acceptor) {
+                (TransportKind::Tcp, _) => ListenerKind::Tcp,
+                (TransportKind::Ws, _) => ListenerKind::Ws,
+                (TransportKind::Tls, Some(a)) => ListenerKind::Tls(a.clone()),
+                (TransportKind::Wss, Some(a)) => ListenerKind::Wss(a.clone()),
+                _ => continue,
+            };
+            let actor = TcpListenerActor::from_std(l, kind, sinks.clone())
+                .map_err(|source| StartError::Bind { addr: at, source })?;
+            listeners.push((t, at, actix::Supervisor::start(move |_| actor)));
+        }
         core_ctx.run(CoreActor::new(core, registry.clone()));
-        tracing::info!(%local, user = %config.user, "user agent started");
-        Ok(UserAgent { core: core_addr, registry, udp, local, config: Arc::new(config) })
+        tracing::info!(%local, %transport, user = %config.user, "user agent started");
+        Ok(UserAgent {
+            core: core_addr,
+            registry,
+            udp,
+            listeners: Arc::new(listeners),
+            udp_addr,
+            local,
+            transport,
+            config: Arc::new(config),
+        })
     }
 
     /// Starts a user agent on a thread of its own running its own actix
@@ -295,9 +421,48 @@ impl UserAgent {
         rx.recv().map_err(|_| StartError::NoSystem)?
     }
 
-    /// The bound address.
+    /// The address of the Via/Contact transport ([`UaConfig::transport`]).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The Via/Contact transport.
+    pub fn transport(&self) -> TransportKind {
+        self.transport
+    }
+
+    /// The address a transport listens on (`None` if not listening on it).
+    pub fn addr(&self, transport: TransportKind) -> Option<SocketAddr> {
+        match transport {
+            TransportKind::Udp => Some(self.udp_addr),
+            t => self.listeners.iter().find(|(k, _, _)| *k == t).map(|(_, a, _)| *a),
+        }
+    }
+
+    /// Our SIP URI over a given transport (`sip:user@host:port;transport=tcp`),
+    /// `None` if not listening on it.
+    pub fn uri_for(&self, transport: TransportKind) -> Option<String> {
+        let a = self.addr(transport)?;
+        Some(match transport {
+            TransportKind::Udp => format!("sip:{}@{}", self.config.user, a),
+            t => format!("sip:{}@{};transport={}", self.config.user, a, t.via_token().to_ascii_lowercase()),
+        })
+    }
+
+    /// Closes live connections (each reports its flow closed: client
+    /// transactions pinned to it end, dialogs live on). `None` closes
+    /// every connection. Returns how many were closed.
+    pub async fn close_connections(&self, transport: Option<TransportKind>) -> usize {
+        let m = match transport {
+            Some(t) => CloseFlows::Kind(t),
+            None => CloseFlows::All,
+        };
+        self.registry.send(m).await.unwrap_or(0)
+    }
+
+    /// The live connections: flow, kind and remote address.
+    pub async fn connections(&self) -> Vec<(sipact_proto::transport::FlowId, TransportKind, SocketAddr)> {
+        self.registry.send(ListFlows).await.unwrap_or_default()
     }
 
     /// The configuration.
@@ -305,9 +470,10 @@ impl UserAgent {
         &self.config
     }
 
-    /// Our SIP URI (`sip:user@host:port`).
+    /// Our SIP URI over the Via/Contact transport (`sip:user@host:port`,
+    /// with `;transport=` for the stream transports).
     pub fn uri(&self) -> String {
-        format!("sip:{}@{}", self.config.user, self.local)
+        self.uri_for(self.transport).unwrap_or_else(|| format!("sip:{}@{}", self.config.user, self.local))
     }
 
     /// Calls `target` (a SIP URI, or `user@host`). The INVITE is on its way
@@ -404,6 +570,28 @@ impl UserAgent {
     #[cfg(feature = "fault-injection")]
     pub fn fail_udp(&self) {
         self.udp.do_send(crate::messages::InjectFault);
+    }
+
+    /// Makes the listener of a stream transport fail as on a socket error
+    /// (it restarts and rebinds the same address; live connections stay).
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_listener(&self, transport: TransportKind) {
+        for (t, _, l) in self.listeners.iter() {
+            if *t == transport {
+                l.do_send(crate::messages::InjectFault);
+            }
+        }
+    }
+
+    /// Makes the TCP listener fail as on a socket error.
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_tcp_listener(&self) {
+        self.fail_listener(TransportKind::Tcp);
+    }
+
+    /// The listener actor of a stream transport.
+    pub fn listener(&self, transport: TransportKind) -> Option<&Addr<TcpListenerActor>> {
+        self.listeners.iter().find(|(t, _, _)| *t == transport).map(|(_, _, l)| l)
     }
 
     /// The UDP transport actor.

@@ -867,7 +867,18 @@ impl TransactionLayer {
                         sent_by: ByteString::new(),
                     });
                 match key {
-                    Some(k) if self.txs.contains_key(&k) => self.client_response(now, k, resp),
+                    Some(k) if self.txs.contains_key(&k) => {
+                        // A response on a connection pins the transaction to
+                        // it: if that connection closes, the transaction ends.
+                        if let Some(tx) = self.txs.get_mut(&k)
+                            && tx.peer.flow.is_none()
+                            && peer.flow.is_some()
+                            && tx.peer.transport == peer.transport
+                        {
+                            tx.peer.flow = peer.flow;
+                        }
+                        self.client_response(now, k, resp)
+                    }
                     _ => self.events.push_back(TxEvent::StrayResponse { response: resp, peer }),
                 }
             }
@@ -1000,6 +1011,21 @@ impl TransactionLayer {
         if self.txs.contains_key(key) {
             self.events.push_back(TxEvent::TransportError { key: key.clone() });
             self.terminate(key);
+        }
+    }
+
+    /// The transport opened connection `flow` to carry messages to
+    /// `transport`/`addr` that named no flow: the client transactions towards
+    /// that destination not pinned to a connection yet are pinned to it.
+    pub fn handle_flow_assigned(&mut self, transport: crate::TransportKind, addr: std::net::SocketAddr, flow: FlowId) {
+        for (key, tx) in self.txs.iter_mut() {
+            if key.role == Role::Client
+                && tx.peer.flow.is_none()
+                && tx.peer.transport == transport
+                && tx.peer.addr == addr
+            {
+                tx.peer.flow = Some(flow);
+            }
         }
     }
 

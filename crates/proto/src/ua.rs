@@ -606,6 +606,21 @@ impl UserAgentCore {
         self.drain(now);
     }
 
+    /// The transport opened connection `flow` for messages to
+    /// `transport`/`addr` that named none: pending client transactions to
+    /// that destination are pinned to it (see
+    /// [`TransactionLayer::handle_flow_assigned`](crate::transaction::TransactionLayer::handle_flow_assigned)).
+    pub fn handle_flow_assigned(
+        &mut self,
+        now: Instant,
+        transport: TransportKind,
+        addr: SocketAddr,
+        flow: crate::transport::FlowId,
+    ) {
+        self.tl.handle_flow_assigned(transport, addr, flow);
+        self.drain(now);
+    }
+
     /// A connection closed.
     pub fn handle_flow_closed(&mut self, now: Instant, flow: crate::transport::FlowId) {
         self.tl.handle_flow_closed(flow);
