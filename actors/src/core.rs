@@ -192,8 +192,10 @@ impl CoreActor {
     }
 
     fn session_actor(&mut self, id: u64, direction: Direction, ctx: &mut Context<Self>) -> SessionInfo {
-        let request = self.core.session(id).map(|s| s.request().clone());
-        let info = SessionInfo::new(id, direction, request, ctx.address());
+        let s = self.core.session(id);
+        let request = s.map(|s| s.request().clone());
+        let local_tag = s.map(|s| s.local_tag().to_owned());
+        let info = SessionInfo::new(id, direction, request, local_tag, ctx.address());
         let actor = SessionActor::new(info.clone()).start();
         self.sessions.insert(id, actor);
         info

@@ -49,14 +49,21 @@ pub struct SessionInfo {
     id: u64,
     direction: Direction,
     request: Option<Request>,
+    local_tag: Option<String>,
     replaces: Option<u64>,
     core: Addr<CoreActor>,
     shared: Arc<Mutex<Shared>>,
 }
 
 impl SessionInfo {
-    pub(crate) fn new(id: u64, direction: Direction, request: Option<Request>, core: Addr<CoreActor>) -> Self {
-        SessionInfo { id, direction, request, replaces: None, core, shared: Arc::default() }
+    pub(crate) fn new(
+        id: u64,
+        direction: Direction,
+        request: Option<Request>,
+        local_tag: Option<String>,
+        core: Addr<CoreActor>,
+    ) -> Self {
+        SessionInfo { id, direction, request, local_tag, replaces: None, core, shared: Arc::default() }
     }
 
     pub(crate) fn set_replaces(&mut self, r: Option<u64>) {
@@ -157,6 +164,15 @@ impl Default for DtmfOptions {
     }
 }
 
+fn with_tag(mut a: NameAddr, tag: Option<&str>) -> NameAddr {
+    if let Some(t) = tag
+        && a.tag().is_none()
+    {
+        a.params.set("tag", Some(t));
+    }
+    a
+}
+
 /// A SIP.js `Session`: a cloneable, `Send` handle usable from any task.
 #[derive(Clone)]
 pub struct Session {
@@ -199,22 +215,39 @@ impl Session {
         self.info.replaces
     }
 
-    /// Our identity: From of an outbound INVITE, To of an inbound one.
+    /// Our identity: From of an outbound INVITE, To of an inbound one,
+    /// with our tag.
     pub fn local_identity(&self) -> Option<NameAddr> {
         let h = &self.info.request.as_ref()?.headers;
         match self.info.direction {
             Direction::Outbound => h.from().cloned(),
-            Direction::Inbound => h.to().cloned(),
+            Direction::Inbound => h.to().cloned().map(|a| with_tag(a, self.info.local_tag.as_deref())),
         }
     }
 
-    /// The peer's identity.
+    /// The peer's identity: To of an outbound INVITE (with the peer's tag
+    /// once a response made a dialog: the 2xx's, else the last
+    /// provisional's), From of an inbound one.
     pub fn remote_identity(&self) -> Option<NameAddr> {
         let h = &self.info.request.as_ref()?.headers;
         match self.info.direction {
-            Direction::Outbound => h.to().cloned(),
+            Direction::Outbound => h.to().cloned().map(|a| with_tag(a, self.remote_tag().as_deref())),
             Direction::Inbound => h.from().cloned(),
         }
+    }
+
+    fn remote_tag(&self) -> Option<String> {
+        let s = self.info.shared.lock().ok()?;
+        let tag_of = |r: &sipact_message::Response| r.headers.to().and_then(|t| t.tag()).map(str::to_owned);
+        let mut last = None;
+        for e in &s.history {
+            match e {
+                SessionEvent::Accepted { response, .. } => return tag_of(response),
+                SessionEvent::Progress { response } => last = tag_of(response).or(last),
+                _ => {}
+            }
+        }
+        last
     }
 
     /// When `Accepted` was emitted.

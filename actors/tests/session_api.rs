@@ -272,3 +272,248 @@ async fn terminate_confirmed_sends_bye() {
     assert_eq!(invalid_state(call.a.terminate().await), ("terminate", SessionState::Terminated));
     assert_eq!(invalid_state(call.a.bye().await), ("bye", SessionState::Terminated));
 }
+
+// ----- rel100, delayed offer, anonymous -----------------------------------
+
+#[actix_rt::test]
+async fn reliable_183_is_pracked() {
+    let alice = start("alice");
+    let bob = UserAgent::start(UaConfig { rel100: "required".into(), ..cfg("bob") }).unwrap();
+    let mut inc = bob.incoming();
+    let mut a_tap = Tap::new(&alice);
+    let mut b_tap = Tap::new(&bob);
+    let a = alice.invite(&bob.uri(), InviteOptions::default()).await.unwrap();
+    let mut a_ev = a.events();
+    let b = next_incoming(&mut inc).await;
+    let mut b_ev = b.events();
+    assert!(b.request().unwrap().headers.supports("100rel"));
+    b.progress(ProgressOptions { status: 183, early_media: true, reliable: true }).await.unwrap();
+    b_tap.wait_for("200 PRACK", |w| w.is_response(true, 200, &Method::Prack)).await;
+
+    let p183 = b_tap.responses(true, &Method::Invite).into_iter().find(|r| r.status == 183).unwrap();
+    assert!(p183.headers.requires("100rel"), "{p183:?}");
+    let rseq = p183.headers.rseq().expect("RSeq");
+    assert!(p183.headers.content_type().is_some_and(|c| c.is("application", "sdp")));
+    assert!(!p183.body.is_empty());
+    let (prack, _) = b_tap.requests(false, &Method::Prack).remove(0);
+    let rack = prack.headers.rack().expect("RAck");
+    let invite_cseq = b.request().unwrap().headers.cseq().unwrap().seq;
+    assert_eq!((rack.rseq, rack.cseq, &rack.method), (rseq, invite_cseq, &Method::Invite));
+    let l = b_tap.labels();
+    let pos = |s: &str| b_tap.position(s).unwrap_or_else(|| panic!("{s}: {l:?}"));
+    assert!(pos("> 183 INVITE") < pos("< PRACK") && pos("< PRACK") < pos("> 200 PRACK"), "{l:?}");
+    // Alice sent the PRACK once: the 183 was not retransmitted after it.
+    a_tap.drain();
+    assert_eq!(a_tap.requests(true, &Method::Prack).len(), 1);
+
+    b.accept().await.unwrap();
+    let (mut a_seen, mut b_seen) = (Vec::new(), Vec::new());
+    events_until(&mut a_ev, &mut a_seen, |e| matches!(e, SessionEvent::Accepted { .. })).await;
+    events_until(&mut b_ev, &mut b_seen, |e| matches!(e, SessionEvent::Accepted { .. })).await;
+    assert!(matches!(&a_seen[0], SessionEvent::Progress { response } if response.status == 183));
+    a.bye().await.unwrap();
+    events_to_end(&mut a_ev, &mut a_seen).await;
+    events_to_end(&mut b_ev, &mut b_seen).await;
+    assert_eq!(names(&a_seen), ["progress", "accepted", "terminated"]);
+    assert_eq!(names(&b_seen), ["progress", "accepted", "bye", "terminated"]);
+}
+
+#[actix_rt::test]
+async fn invite_without_sdp_offers_in_the_200_and_answers_in_the_ack() {
+    let alice = start("alice");
+    let bob = start("bob");
+    let mut inc = bob.incoming();
+    let mut tap = Tap::new(&alice);
+    let a = alice.invite(&bob.uri(), InviteOptions { without_sdp: true, ..Default::default() }).await.unwrap();
+    let mut a_ev = a.events();
+    let b = next_incoming(&mut inc).await;
+    let mut b_ev = b.events();
+    assert!(b.request().unwrap().body.is_empty());
+    b.accept().await.unwrap();
+    let (mut a_seen, mut b_seen) = (Vec::new(), Vec::new());
+    events_until(&mut a_ev, &mut a_seen, |e| matches!(e, SessionEvent::Accepted { .. })).await;
+    let acc = events_until(&mut b_ev, &mut b_seen, |e| matches!(e, SessionEvent::Accepted { .. })).await;
+    tap.wait_for("ACK", |w| w.is_request(true, &Method::Ack)).await;
+
+    let (invite, _) = tap.requests(true, &Method::Invite).remove(0);
+    assert!(invite.body.is_empty() && invite.headers.content_type().is_none(), "{invite:?}");
+    let ok = tap.responses(false, &Method::Invite).into_iter().find(|r| r.status == 200).unwrap();
+    assert!(ok.headers.content_type().is_some_and(|c| c.is("application", "sdp")));
+    let offer = body_str(&ok.body);
+    assert!(offer.starts_with("v=0") && offer.contains("m=audio"), "{offer}");
+    let (ack, _) = tap.requests(true, &Method::Ack).remove(0);
+    assert!(ack.headers.content_type().is_some_and(|c| c.is("application", "sdp")));
+    let answer = body_str(&ack.body);
+    assert!(answer.starts_with("v=0") && answer.contains("m=audio"), "{answer}");
+    // Bob's Accepted carries the 2xx it sent and the ACK with the answer.
+    match acc {
+        SessionEvent::Accepted { response, ack: Some(ack) } => {
+            assert_eq!(response.status, 200);
+            assert_eq!(body_str(&ack.body), answer);
+        }
+        other => panic!("{other:?}"),
+    }
+    a.bye().await.unwrap();
+    events_to_end(&mut a_ev, &mut a_seen).await;
+    events_to_end(&mut b_ev, &mut b_seen).await;
+}
+
+#[actix_rt::test]
+async fn anonymous_invite_hides_the_caller() {
+    let alice = UserAgent::start(UaConfig { display_name: Some("Alice".into()), ..cfg("alice") }).unwrap();
+    let bob = start("bob");
+    let mut inc = bob.incoming();
+    let mut tap = Tap::new(&bob);
+    let a = alice.invite(&bob.uri(), InviteOptions { anonymous: true, ..Default::default() }).await.unwrap();
+    let b = next_incoming(&mut inc).await;
+    tap.wait_for("INVITE", |w| w.is_request(false, &Method::Invite)).await;
+    let (invite, _) = tap.requests(false, &Method::Invite).remove(0);
+    let from = invite.headers.from().unwrap();
+    assert_eq!(from.display.as_deref(), Some("Anonymous"));
+    assert_eq!(from.uri.to_string(), "sip:anonymous@anonymous.invalid");
+    assert!(from.tag().is_some());
+    let privacy: Vec<String> = invite
+        .headers
+        .iter()
+        .filter_map(|h| match h {
+            Header::Privacy(v) => Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(";")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(privacy, ["id"]);
+    let raw = tap.seen.iter().find(|w| w.is_request(false, &Method::Invite)).unwrap();
+    assert!(!format!("{:?}", raw.msg).contains("Alice"), "identity leaked");
+    assert_eq!(b.remote_identity().unwrap().uri.to_string(), "sip:anonymous@anonymous.invalid");
+    assert_eq!(a.local_identity().unwrap().display.as_deref(), Some("Anonymous"));
+    // The call still works both ways.
+    let mut a_ev = a.events();
+    let mut b_ev = b.events();
+    b.accept().await.unwrap();
+    let (mut a_seen, mut b_seen) = (Vec::new(), Vec::new());
+    events_until(&mut a_ev, &mut a_seen, |e| matches!(e, SessionEvent::Accepted { .. })).await;
+    events_until(&mut b_ev, &mut b_seen, |e| matches!(e, SessionEvent::Accepted { .. })).await;
+    b.bye().await.unwrap();
+    events_to_end(&mut a_ev, &mut a_seen).await;
+    events_to_end(&mut b_ev, &mut b_seen).await;
+    assert_eq!(names(&a_seen), ["accepted", "bye", "terminated"]);
+}
+
+// ----- properties, data, subscribers, direction --------------------------
+
+/// An application actor that receives a session's events.
+struct Collector(tokio::sync::mpsc::UnboundedSender<Deliver>);
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+
+impl Handler<Deliver> for Collector {
+    type Result = ();
+    fn handle(&mut self, m: Deliver, _: &mut Self::Context) {
+        let _ = self.0.send(m);
+    }
+}
+
+async fn delivered_to_end(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Deliver>) -> Vec<Deliver> {
+    let mut v: Vec<Deliver> = Vec::new();
+    while !v.last().is_some_and(|d| matches!(d.event, SessionEvent::Terminated { .. })) {
+        let d = tokio::time::timeout(WAIT, rx.recv()).await.expect("delivery timed out").expect("recipient gone");
+        v.push(d);
+    }
+    v
+}
+
+#[actix_rt::test]
+async fn properties_data_subscribers_and_direction() {
+    let alice = UserAgent::start(UaConfig { display_name: Some("Alice".into()), ..cfg("alice") }).unwrap();
+    let bob = start("bob");
+    let mut inc = bob.incoming();
+    let a = alice.invite(&bob.uri(), InviteOptions::default()).await.unwrap();
+    let (a_tx, mut a_rx) = tokio::sync::mpsc::unbounded_channel();
+    a.subscribe(Collector(a_tx).start().recipient());
+    let mut a_ev = a.events();
+    let b = next_incoming(&mut inc).await;
+    let (b_tx, mut b_rx) = tokio::sync::mpsc::unbounded_channel();
+    b.subscribe(Collector(b_tx).start().recipient());
+    let mut b_ev = b.events();
+
+    assert_eq!(a.method(), Method::Invite);
+    assert_eq!(a.direction(), sipact_actors::proto::Direction::Outbound);
+    assert_eq!(b.direction(), sipact_actors::proto::Direction::Inbound);
+    assert_eq!(a.request().unwrap().method, Method::Invite);
+    assert_eq!(b.request().unwrap().headers.call_id(), a.request().unwrap().headers.call_id());
+    assert!(a.start_time().is_none() && a.end_time().is_none() && !a.is_terminated());
+
+    // data: one value per type, shared by every clone of the handle.
+    a.set_data(42u32);
+    a.set_data(String::from("ticket-7"));
+    let a2 = a.clone();
+    assert_eq!(a2.data::<u32>(), Some(42));
+    assert_eq!(a2.data::<String>().as_deref(), Some("ticket-7"));
+    assert_eq!(a2.data::<i64>(), None);
+    a2.set_data(43u32);
+    assert_eq!(a.data::<u32>(), Some(43));
+    assert_eq!(b.data::<u32>(), None);
+
+    // Methods of the other direction.
+    assert_eq!(invalid_state(a.accept().await).0, "accept");
+    assert_eq!(invalid_state(a.progress(ProgressOptions::default()).await).0, "progress");
+    assert_eq!(invalid_state(a.reject(486).await).0, "reject");
+    assert_eq!(invalid_state(b.cancel().await).0, "cancel");
+    // Methods of a confirmed session, too early.
+    assert_eq!(invalid_state(a.bye().await).0, "bye");
+    assert_eq!(invalid_state(b.hold().await).0, "hold");
+    assert_eq!(invalid_state(a.refer(&bob.uri()).await).0, "refer");
+
+    let before = SystemTime::now();
+    b.progress(ProgressOptions::default()).await.unwrap();
+    b.accept().await.unwrap();
+    let (mut a_seen, mut b_seen) = (Vec::new(), Vec::new());
+    events_until(&mut a_ev, &mut a_seen, |e| matches!(e, SessionEvent::Accepted { .. })).await;
+    events_until(&mut b_ev, &mut b_seen, |e| matches!(e, SessionEvent::Accepted { .. })).await;
+    let (a_start, b_start) = (a.start_time().unwrap(), b.start_time().unwrap());
+    assert!(a_start >= before && b_start >= before);
+    assert!(a.end_time().is_none());
+    // Accepted, then the other direction's methods still fail.
+    assert_eq!(invalid_state(a.accept().await).0, "accept");
+    assert_eq!(invalid_state(b.accept().await).0, "accept");
+
+    // Identities, with both tags once the dialog exists.
+    let (al, ar) = (a.local_identity().unwrap(), a.remote_identity().unwrap());
+    let (bl, br) = (b.local_identity().unwrap(), b.remote_identity().unwrap());
+    assert_eq!(al.display.as_deref(), Some("Alice"));
+    assert_eq!(al.uri.to_string(), alice.uri());
+    assert_eq!(ar.uri.to_string(), bob.uri());
+    assert_eq!(bl.uri.to_string(), bob.uri());
+    assert_eq!(br.uri.to_string(), alice.uri());
+    assert!(al.tag().is_some() && bl.tag().is_some());
+    assert_eq!(al.tag(), br.tag());
+    assert_eq!(ar.tag(), bl.tag());
+
+    a.bye().await.unwrap();
+    events_to_end(&mut a_ev, &mut a_seen).await;
+    events_to_end(&mut b_ev, &mut b_seen).await;
+    let (a_end, b_end) = (a.end_time().unwrap(), b.end_time().unwrap());
+    assert!(a_end >= a_start && b_end >= b_start);
+    assert!(a.is_terminated() && b.is_terminated());
+
+    // The recipients got the same events as the streams, in the same order,
+    // stamped with the times the session reports.
+    let a_del = delivered_to_end(&mut a_rx).await;
+    let b_del = delivered_to_end(&mut b_rx).await;
+    assert_eq!(a_del.iter().map(|d| d.event.clone()).collect::<Vec<_>>(), a_seen);
+    assert_eq!(b_del.iter().map(|d| d.event.clone()).collect::<Vec<_>>(), b_seen);
+    assert_eq!(names(&a_seen), ["progress", "accepted", "terminated"]);
+    assert_eq!(names(&b_seen), ["progress", "accepted", "bye", "terminated"]);
+    let at = |v: &[Deliver], n: &str| v.iter().find(|d| name(&d.event) == n).unwrap().at;
+    assert_eq!(at(&a_del, "accepted"), a_start);
+    assert_eq!(at(&a_del, "terminated"), a_end);
+    assert_eq!(at(&b_del, "accepted"), b_start);
+    assert_eq!(at(&b_del, "terminated"), b_end);
+    // A stream opened after the end replays the whole history, then ends.
+    let mut late = a.events();
+    let mut replay = Vec::new();
+    events_to_end(&mut late, &mut replay).await;
+    assert_eq!(replay, a_seen);
+    assert!(alice.sessions().await.is_empty() && bob.sessions().await.is_empty());
+}
