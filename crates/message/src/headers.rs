@@ -47,18 +47,60 @@ macro_rules! header_names {
                     $( $( if c == $compact.as_bytes()[0] { return Some(HeaderName::$var); } )? )*
                     return None;
                 }
-                // Length, first and last letter select the candidate; one
-                // case-insensitive comparison confirms it.
-                let key = name_key(b.len(), first, last);
-                $(
-                    {
-                        const K: u32 = name_key($canon.len(), $canon.as_bytes()[0], $canon.as_bytes()[$canon.len() - 1]);
-                        if key == K && name.eq_ignore_ascii_case($canon) {
-                            return Some(HeaderName::$var);
-                        }
+                // The first letter and the length pick the one candidate;
+                // one case-insensitive comparison confirms it.
+                use HeaderName as H;
+                let cand = match (first.to_ascii_lowercase(), b.len()) {
+                    (b'a', 5) => H::Allow,
+                    (b'a', 12) => H::AllowEvents,
+                    (b'a', 13) => H::Authorization,
+                    (b'c', 4) => H::CSeq,
+                    (b'c', 7) => {
+                        if last.eq_ignore_ascii_case(&b't') { H::Contact } else { H::CallId }
                     }
-                )*
-                None
+                    (b'c', 12) => H::ContentType,
+                    (b'c', 14) => H::ContentLength,
+                    (b'c', 16) => H::ContentEncoding,
+                    (b'c', 19) => H::ContentDisposition,
+                    (b'e', 5) => H::Event,
+                    (b'e', 7) => H::Expires,
+                    (b'f', 4) => H::From,
+                    (b'm', 6) => H::MinSe,
+                    (b'm', 11) => H::MinExpires,
+                    (b'm', 12) => H::MaxForwards,
+                    (b'p', 7) => H::Privacy,
+                    (b'p', 13) => H::ProxyRequire,
+                    (b'p', 18) => H::ProxyAuthenticate,
+                    (b'p', 19) => {
+                        if last.eq_ignore_ascii_case(&b'n') { H::ProxyAuthorization } else { H::PAssertedIdentity }
+                    }
+                    (b'r', 4) => {
+                        if last.eq_ignore_ascii_case(&b'q') { H::RSeq } else { H::RAck }
+                    }
+                    (b'r', 5) => H::Route,
+                    (b'r', 6) => H::Reason,
+                    (b'r', 7) => H::Require,
+                    (b'r', 8) => {
+                        if last.eq_ignore_ascii_case(&b'o') { H::ReferTo } else { H::Replaces }
+                    }
+                    (b'r', 11) => {
+                        if last.eq_ignore_ascii_case(&b'y') { H::ReferredBy } else { H::RetryAfter }
+                    }
+                    (b'r', 12) => H::RecordRoute,
+                    (b's', 6) => H::Server,
+                    (b's', 7) => H::Subject,
+                    (b's', 9) => H::Supported,
+                    (b's', 15) => H::SessionExpires,
+                    (b's', 18) => H::SubscriptionState,
+                    (b't', 2) => H::To,
+                    (b'u', 10) => H::UserAgent,
+                    (b'u', 11) => H::Unsupported,
+                    (b'v', 3) => H::Via,
+                    (b'w', 7) => H::Warning,
+                    (b'w', 16) => H::WwwAuthenticate,
+                    _ => return None,
+                };
+                if same_name(b, cand.as_str().as_bytes()) { Some(cand) } else { None }
             }
         }
     };
@@ -66,9 +108,12 @@ macro_rules! header_names {
     (@compact) => { None };
 }
 
-/// Lookup key of a header name: length, first and last byte, lower-cased.
-const fn name_key(len: usize, first: u8, last: u8) -> u32 {
-    ((len as u32) << 16) | ((first.to_ascii_lowercase() as u32) << 8) | last.to_ascii_lowercase() as u32
+/// Case-insensitive comparison of a token with a canonical header name
+/// (letters and `-`): OR-ing 0x20 folds case; `-` is unchanged by it, and
+/// no other token byte folds onto a letter or `-`.
+#[inline]
+fn same_name(a: &[u8], canon: &[u8]) -> bool {
+    a.len() == canon.len() && a.iter().zip(canon).all(|(x, y)| (x | 0x20) == (y | 0x20))
 }
 
 const fn const_char(s: &str) -> char {
@@ -1314,4 +1359,70 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
         N::Subject => out.push(Header::Subject(sub(src, v))),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use super::HeaderName;
+
+    const ALL: &[HeaderName] = &[
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+        HeaderName::Contact,
+        HeaderName::MaxForwards,
+        HeaderName::ContentLength,
+        HeaderName::ContentType,
+        HeaderName::ContentDisposition,
+        HeaderName::ContentEncoding,
+        HeaderName::Route,
+        HeaderName::RecordRoute,
+        HeaderName::Require,
+        HeaderName::ProxyRequire,
+        HeaderName::Supported,
+        HeaderName::Unsupported,
+        HeaderName::Allow,
+        HeaderName::AllowEvents,
+        HeaderName::Expires,
+        HeaderName::MinExpires,
+        HeaderName::WwwAuthenticate,
+        HeaderName::ProxyAuthenticate,
+        HeaderName::Authorization,
+        HeaderName::ProxyAuthorization,
+        HeaderName::RSeq,
+        HeaderName::RAck,
+        HeaderName::ReferTo,
+        HeaderName::ReferredBy,
+        HeaderName::Replaces,
+        HeaderName::Event,
+        HeaderName::SubscriptionState,
+        HeaderName::SessionExpires,
+        HeaderName::MinSe,
+        HeaderName::Reason,
+        HeaderName::Privacy,
+        HeaderName::PAssertedIdentity,
+        HeaderName::UserAgent,
+        HeaderName::Server,
+        HeaderName::Subject,
+        HeaderName::Warning,
+        HeaderName::RetryAfter,
+    ];
+
+    #[test]
+    fn lookup_every_name() {
+        for &n in ALL {
+            assert_eq!(HeaderName::lookup(n.as_str()), Some(n), "{}", n.as_str());
+            assert_eq!(HeaderName::lookup(&n.as_str().to_ascii_uppercase()), Some(n));
+            assert_eq!(HeaderName::lookup(&n.as_str().to_ascii_lowercase()), Some(n));
+            if let Some(c) = n.compact() {
+                assert_eq!(HeaderName::lookup(&c.to_string()), Some(n));
+                assert_eq!(HeaderName::lookup(&c.to_ascii_uppercase().to_string()), Some(n));
+            }
+        }
+        for other in ["X-Foo", "Vía", "Fron", "", "Contacts", "Call-IDx", "a"] {
+            assert_eq!(HeaderName::lookup(other), None, "{other}");
+        }
+    }
 }

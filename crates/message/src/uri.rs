@@ -7,9 +7,7 @@ use bytestring::ByteString;
 
 use crate::error::{ErrorKind, ParseError};
 use crate::param::{Param, Params};
-use crate::text::{
-    CLASS, HNV, HOSTCH, PARAMCHAR, PASSWORD, USER, all_in, eq_ic, find_byte, percent_decode, run_of, sub,
-};
+use crate::text::{CLASS, HNV, HOSTCH, PARAMCHAR, PASSWORD, USER, all_in, eq_ic, find_byte, percent_decode, sub};
 
 /// A host: domain name, IPv4 address or IPv6 reference.
 #[derive(Debug, Clone, Eq)]
@@ -178,14 +176,61 @@ pub(crate) fn parse_hostport<'a>(
     s: &'a str,
     bare_v6: bool,
 ) -> Result<(Host, Option<u16>, &'a str), ErrorKind> {
-    let (host_str, rest) = if s.starts_with('[') {
+    let (host, rest) = if s.starts_with('[') {
         let end = find_byte(s, b']').ok_or(ErrorKind::InvalidUri)?;
-        (&s[..=end], &s[end + 1..])
+        (parse_host_str(&s[..=end], bare_v6)?.into_host(src), &s[end + 1..])
     } else {
-        let end = run_of(s, HOSTCH);
-        (&s[..end], &s[end..])
+        // One pass: the extent of the host, whether it is a dotted quad
+        // (its value built on the way), and the label rules of a name.
+        let b = s.as_bytes();
+        let mut i = 0;
+        let mut quad = true;
+        let mut octets = [0u32; 4];
+        let mut n = 0usize;
+        let mut digits = 0usize;
+        let mut prev_dot = true;
+        while i < b.len() {
+            let c = b[i];
+            if CLASS[c as usize] & HOSTCH == 0 {
+                break;
+            }
+            if c == b'.' {
+                if prev_dot {
+                    return Err(ErrorKind::InvalidUri);
+                }
+                prev_dot = true;
+                if quad {
+                    n += 1;
+                    digits = 0;
+                    quad = n <= 3;
+                }
+            } else {
+                prev_dot = false;
+                if quad {
+                    if c.is_ascii_digit() && digits < 3 {
+                        octets[n] = octets[n] * 10 + u32::from(c - b'0');
+                        digits += 1;
+                    } else {
+                        quad = false;
+                    }
+                }
+            }
+            i += 1;
+        }
+        if i == 0 || b[0] == b'-' {
+            return Err(ErrorKind::InvalidUri);
+        }
+        let text = &s[..i];
+        let host = if quad && n == 3 && digits > 0 && octets.iter().all(|o| *o < 256) {
+            Host::Ipv4(Ipv4Addr::new(octets[0] as u8, octets[1] as u8, octets[2] as u8, octets[3] as u8))
+        } else if text.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+            // Digits and dots that are not an address.
+            return Err(ErrorKind::InvalidUri);
+        } else {
+            Host::Domain(sub(src, text))
+        };
+        (host, &s[i..])
     };
-    let host = parse_host_str(host_str, bare_v6)?.into_host(src);
     if let Some(p) = rest.strip_prefix(':') {
         let end = p.bytes().position(|c| !c.is_ascii_digit()).unwrap_or(p.len());
         if end == 0 || end > 5 {
@@ -464,6 +509,16 @@ fn valid_escapes(s: &str) -> bool {
 /// parsing stops before `;` and `?` (addr-spec in From/To/Contact), and the
 /// rest must be empty.
 pub(crate) fn parse_uri(src: &ByteString, s: &str, full: bool) -> Result<Uri, ErrorKind> {
+    // Fast path: `sip:` / `sips:` in any case.
+    let b = s.as_bytes();
+    if b.len() > 4 && b[..3].eq_ignore_ascii_case(b"sip") {
+        if b[3] == b':' {
+            return parse_sip_uri(src, &s[4..], false, full).map(Uri::Sip);
+        }
+        if b.len() > 5 && (b[3] | 0x20) == b's' && b[4] == b':' {
+            return parse_sip_uri(src, &s[5..], true, full).map(Uri::Sip);
+        }
+    }
     let colon = find_byte(s, b':').ok_or(ErrorKind::InvalidUri)?;
     let scheme = &s[..colon];
     let rest = &s[colon + 1..];
@@ -534,7 +589,7 @@ fn parse_sip_uri(src: &ByteString, s: &str, secure: bool, full: bool) -> Result<
                 Some(c) => (&info[..c], Some(&info[c + 1..])),
                 None => (info, None),
             };
-            if user.is_empty() || !all_in(user, USER) || !valid_escapes(user) {
+            if user.is_empty() || !all_in(user, USER) || (find_byte(user, b'%').is_some() && !valid_escapes(user)) {
                 return Err(ErrorKind::InvalidUri);
             }
             if let Some(pw) = pw
