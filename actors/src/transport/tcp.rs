@@ -193,6 +193,13 @@ impl StreamHandler<io::Result<(TcpStream, SocketAddr)>> for TcpListenerActor {
     }
 }
 
+impl Handler<super::udp::Generation> for TcpListenerActor {
+    type Result = u64;
+    fn handle(&mut self, _: super::udp::Generation, _: &mut Self::Context) -> u64 {
+        self.generation
+    }
+}
+
 #[cfg(feature = "fault-injection")]
 impl Handler<crate::messages::InjectFault> for TcpListenerActor {
     type Result = ();
