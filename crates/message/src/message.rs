@@ -8,7 +8,7 @@ use bytestring::ByteString;
 use crate::error::{ErrorKind, ParseError};
 use crate::headers::{CSeq, Header, HeaderName, Headers, RawHeader, parse_value};
 use crate::method::Method;
-use crate::text::{is_token_byte, is_token_char, is_ws, sub, trim_lws, write_u32};
+use crate::text::{is_token_byte, is_ws, sub, trim_lws, write_u32};
 use crate::uri::{Uri, parse_uri};
 
 /// Size limits applied by the parser and the stream framer.
@@ -421,6 +421,9 @@ pub(crate) fn find_head_end(b: &[u8]) -> Option<(usize, usize)> {
 }
 
 fn parse_version(s: &str) -> Option<Version> {
+    if s == "SIP/2.0" {
+        return Some(Version::SIP_2_0);
+    }
     let rest = s
         .strip_prefix("SIP/")
         .or_else(|| if s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/")) { s.get(4..) } else { None })?;
@@ -600,11 +603,16 @@ fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<
         }
         Ok(Start::Response { version, status, reason: sub(head, reason) })
     } else {
-        let mut parts = start_line.split(' ');
-        let (Some(m), Some(u), Some(v), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        // Method SP Request-URI SP SIP-Version, single spaces.
+        let b = start_line.as_bytes();
+        let (Some(sp1), Some(sp2)) = (b.iter().position(|&c| c == b' '), b.iter().rposition(|&c| c == b' ')) else {
             return Err(ParseError::new(ErrorKind::InvalidStartLine, lead));
         };
-        if m.is_empty() || !m.chars().all(is_token_char) {
+        if sp1 >= sp2 || b[sp1 + 1..sp2].contains(&b' ') {
+            return Err(ParseError::new(ErrorKind::InvalidStartLine, lead));
+        }
+        let (m, u, v) = (&start_line[..sp1], &start_line[sp1 + 1..sp2], &start_line[sp2 + 1..]);
+        if m.is_empty() || !m.bytes().all(is_token_byte) {
             return Err(ParseError::new(ErrorKind::InvalidMethod, lead));
         }
         let uri_off = lead + m.len() + 1;
