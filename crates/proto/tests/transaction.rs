@@ -1434,6 +1434,45 @@ fn flow_closed_ends_client_transactions_on_that_flow() {
 }
 
 #[test]
+fn a_response_on_a_flow_pins_the_client_transaction_to_it() {
+    // A request sent without a flow (the transport picked or opened a
+    // connection) is pinned to the connection its first response came on:
+    // when that connection closes, the transaction ends (§8.1.3.1).
+    let t0 = Instant::now();
+    let mut l = layer();
+    let req = request_over("INVITE", "TCP", "pinA");
+    let unpinned = Peer::new(TransportKind::Tcp, tcp(0).addr);
+    let (k, _) = start_client(&mut l, t0, req.clone(), unpinned);
+    let (other, _) = start_client(&mut l, t0, request_over("OPTIONS", "TCP", "pinB"), unpinned);
+    l.handle_message(t0, tcp(7), rmsg(&req, 180));
+    events(&mut l);
+    l.handle_flow_closed(FlowId(7));
+    let evs = events(&mut l);
+    assert!(evs.contains(&TxEvent::TransportError { key: k.clone() }));
+    assert_eq!(l.state(&k), None);
+    assert_eq!(l.state(&other), Some(TxState::Trying), "no response on the flow: not pinned");
+}
+
+#[test]
+fn an_assigned_flow_pins_pending_client_transactions_to_that_destination() {
+    // The transport opened connection 8 for messages to the destination:
+    // if it never comes up, the transactions waiting on it end at once.
+    let t0 = Instant::now();
+    let mut l = layer();
+    let dest = tcp(0).addr;
+    let (k, _) = start_client(&mut l, t0, request_over("INVITE", "TCP", "asgA"), Peer::new(TransportKind::Tcp, dest));
+    let (udp_k, _) = start_client(&mut l, t0, options("asgUdp"), udp());
+    let elsewhere = Peer::new(TransportKind::Tcp, addr("192.0.2.200:5060"));
+    let (other, _) = start_client(&mut l, t0, request_over("OPTIONS", "TCP", "asgB"), elsewhere);
+    l.handle_flow_assigned(TransportKind::Tcp, dest, FlowId(8));
+    l.handle_flow_closed(FlowId(8));
+    let evs = events(&mut l);
+    assert!(evs.contains(&TxEvent::TransportError { key: k.clone() }));
+    assert_eq!(l.state(&udp_k), Some(TxState::Trying));
+    assert_eq!(l.state(&other), Some(TxState::Trying));
+}
+
+#[test]
 fn received_and_rport_are_stamped() {
     // RFC 3581 §4: "If this Via header field value contains an "rport"
     // parameter with no value, it MUST set the value of the parameter to the
