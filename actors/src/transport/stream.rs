@@ -318,3 +318,81 @@ impl Handler<crate::messages::InjectFault> for StreamConnection {
         ctx.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sipact_proto::transaction::Transmit;
+    use std::time::Duration;
+
+    /// Stands in for the protocol core: forwards what it gets to channels.
+    struct Collector(mpsc::UnboundedSender<Received>, mpsc::UnboundedSender<FlowClosed>);
+
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Received> for Collector {
+        type Result = ();
+        fn handle(&mut self, m: Received, _: &mut Self::Context) {
+            let _ = self.0.send(m);
+        }
+    }
+
+    impl Handler<FlowClosed> for Collector {
+        type Result = ();
+        fn handle(&mut self, m: FlowClosed, _: &mut Self::Context) {
+            let _ = self.1.send(m);
+        }
+    }
+
+    fn sinks() -> (Sinks, mpsc::UnboundedReceiver<Received>, mpsc::UnboundedReceiver<FlowClosed>) {
+        let (rtx, rrx) = mpsc::unbounded_channel();
+        let (ctx, crx) = mpsc::unbounded_channel();
+        let c = Collector(rtx, ctx).start();
+        let registry = TransportRegistry::new(c.clone().recipient()).start();
+        (Sinks { received: c.recipient(), registry }, rrx, crx)
+    }
+
+    fn remote() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 5070))
+    }
+
+    #[actix_rt::test]
+    async fn a_peer_that_stops_reading_gets_its_connection_closed() {
+        let (sinks, _rx, mut closed) = sinks();
+        // The far end never reads: the pipe fills, then the write queue.
+        let (near, _far) = tokio::io::duplex(1024);
+        let conn = StreamConnection::from_io(near, TransportKind::Tcp, remote(), FlowId(1), false, sinks).start();
+        let peer = Peer { transport: TransportKind::Tcp, addr: remote(), flow: Some(FlowId(1)) };
+        let data = Bytes::from(vec![b'x'; 4096]);
+        for _ in 0..(WRITE_QUEUE + 16) {
+            conn.do_send(Send(Transmit { peer, data: data.clone() }));
+        }
+        let c = tokio::time::timeout(Duration::from_secs(5), closed.recv()).await.unwrap().unwrap();
+        assert_eq!(c.flow, FlowId(1));
+    }
+
+    #[actix_rt::test]
+    async fn framed_messages_and_pings_on_a_byte_stream() {
+        let (sinks, mut rx, mut closed) = sinks();
+        let (near, mut far) = tokio::io::duplex(64 * 1024);
+        let _conn = StreamConnection::from_io(near, TransportKind::Tcp, remote(), FlowId(2), false, sinks).start();
+        let msg = b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nContent-Length: 3\r\n\r\nabc";
+        far.write_all(b"\r\n\r\n").await.unwrap();
+        far.write_all(msg).await.unwrap();
+        far.write_all(msg).await.unwrap();
+        let mut pong = [0u8; 2];
+        tokio::time::timeout(Duration::from_secs(5), far.read_exact(&mut pong)).await.unwrap().unwrap();
+        assert_eq!(&pong, b"\r\n");
+        for _ in 0..2 {
+            let r = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+            assert_eq!(&r.data[..], &msg[..]);
+            assert_eq!(r.peer.flow, Some(FlowId(2)));
+        }
+        // No Content-Length: framing is lost and the connection closes.
+        far.write_all(b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: x\r\n\r\n").await.unwrap();
+        let c = tokio::time::timeout(Duration::from_secs(5), closed.recv()).await.unwrap().unwrap();
+        assert_eq!(c.flow, FlowId(2));
+    }
+}
