@@ -173,7 +173,38 @@ pub struct CoreActor {
     reg_subs: Vec<mpsc::UnboundedSender<RegEvent>>,
     pending: HashMap<u64, oneshot::Sender<u16>>,
     shutdown_waiters: Vec<oneshot::Sender<()>>,
+    /// One span per live session (id, call-id, local tag, direction).
+    spans: HashMap<u64, tracing::Span>,
+    /// Branches of the transactions logged lately, so that a
+    /// retransmission is not logged as a new transaction.
+    logged: std::collections::VecDeque<String>,
 }
+
+/// The name of an event for logs (its contents may carry credentials).
+fn event_name(e: &SessionEvent) -> &'static str {
+    match e {
+        SessionEvent::Progress { .. } => "progress",
+        SessionEvent::Accepted { .. } => "accepted",
+        SessionEvent::Rejected { .. } => "rejected",
+        SessionEvent::Failed { .. } => "failed",
+        SessionEvent::Terminated { .. } => "terminated",
+        SessionEvent::Cancel => "cancel",
+        SessionEvent::Bye { .. } => "bye",
+        SessionEvent::Dtmf { .. } => "dtmf",
+        SessionEvent::Info { .. } => "info",
+        SessionEvent::Refer { .. } => "refer",
+        SessionEvent::ReferProgress { .. } => "refer-progress",
+        SessionEvent::HoldChanged { .. } => "hold-changed",
+        SessionEvent::Reinvited { .. } => "reinvited",
+        SessionEvent::RenegotiationFailed { .. } => "renegotiation-failed",
+        SessionEvent::Refreshed => "refreshed",
+        SessionEvent::Replaced { .. } => "replaced",
+        _ => "other",
+    }
+}
+
+/// How many transaction branches are remembered for logging.
+const LOGGED_BRANCHES: usize = 256;
 
 impl CoreActor {
     /// A core actor around `core`, sending through `registry`.
@@ -188,13 +219,61 @@ impl CoreActor {
             reg_subs: Vec::new(),
             pending: HashMap::new(),
             shutdown_waiters: Vec::new(),
+            spans: HashMap::new(),
+            logged: std::collections::VecDeque::new(),
         }
+    }
+
+    /// The session's span, or a disabled one.
+    fn span(&self, id: u64) -> tracing::Span {
+        self.spans.get(&id).cloned().unwrap_or_else(tracing::Span::none)
+    }
+
+    /// Logs (at debug) the start of each transaction: a request other than
+    /// ACK whose branch was not seen lately. Parses only when debug is on.
+    fn log_transaction(&mut self, outgoing: bool, peer: &sipact_proto::transport::Peer, data: &bytes::Bytes) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let Ok(sipact_message::SipMessage::Request(r)) = sipact_message::SipMessage::parse(data.clone()) else {
+            return;
+        };
+        if r.method == Method::Ack {
+            return;
+        }
+        let branch = r.headers.via().and_then(|v| v.branch()).unwrap_or("").to_owned();
+        let key = format!("{}{branch}{}", if outgoing { '>' } else { '<' }, r.method);
+        if self.logged.contains(&key) {
+            return;
+        }
+        if self.logged.len() >= LOGGED_BRANCHES {
+            self.logged.pop_front();
+        }
+        self.logged.push_back(key);
+        tracing::debug!(
+            kind = if outgoing { "client" } else { "server" },
+            method = %r.method,
+            %peer,
+            call_id = r.headers.call_id().unwrap_or(""),
+            cseq = r.headers.cseq().map(|c| c.seq).unwrap_or(0),
+            %branch,
+            "transaction started"
+        );
     }
 
     fn session_actor(&mut self, id: u64, direction: Direction, ctx: &mut Context<Self>) -> SessionInfo {
         let s = self.core.session(id);
         let request = s.map(|s| s.request().clone());
         let local_tag = s.map(|s| s.local_tag().to_owned());
+        let span = tracing::debug_span!(
+            "session",
+            id,
+            ?direction,
+            call_id = request.as_ref().and_then(|r| r.headers.call_id()).unwrap_or(""),
+            local_tag = local_tag.as_deref().unwrap_or(""),
+        );
+        span.in_scope(|| tracing::debug!("session started"));
+        self.spans.insert(id, span);
         let info = SessionInfo::new(id, direction, request, local_tag, ctx.address());
         let actor = SessionActor::new(info.clone()).start();
         self.sessions.insert(id, actor);
@@ -219,6 +298,7 @@ impl CoreActor {
 
     fn flush(&mut self) {
         while let Some(t) = self.core.poll_transmit() {
+            self.log_transaction(true, &t.peer, &t.data);
             if !self.taps.is_empty() {
                 let rec = WireRecord { outgoing: true, peer: t.peer, data: t.data.clone(), at: SystemTime::now() };
                 self.taps.retain(|tx| tx.send(rec.clone()).is_ok());
@@ -263,6 +343,10 @@ impl CoreActor {
             UaEvent::Session { session, event } => {
                 if let Some(a) = self.sessions.get(&session) {
                     let last = matches!(event, SessionEvent::Terminated { .. });
+                    self.span(session).in_scope(|| tracing::debug!(event = event_name(&event), "session event"));
+                    if last {
+                        self.spans.remove(&session);
+                    }
                     a.do_send(Deliver { event, at: SystemTime::now() });
                     if last {
                         self.sessions.remove(&session);
@@ -299,6 +383,7 @@ impl Handler<Received> for CoreActor {
             let rec = WireRecord { outgoing: false, peer: m.peer, data: m.data.clone(), at: SystemTime::now() };
             self.taps.retain(|tx| tx.send(rec.clone()).is_ok());
         }
+        self.log_transaction(false, &m.peer, &m.data);
         if let Err(e) = self.core.handle_bytes(Instant::now(), m.peer, m.data) {
             tracing::debug!(from = %m.peer, error = %e, "unparseable message");
         }
@@ -347,6 +432,9 @@ impl Handler<Command> for CoreActor {
     fn handle(&mut self, m: Command, ctx: &mut Self::Context) -> Self::Result {
         let now = Instant::now();
         let id = m.id;
+        let span = self.span(id);
+        let _entered = span.enter();
+        tracing::debug!(op = m.cmd.op(), "session command");
         let r = match m.cmd {
             SessionCmd::Progress { status, early_media, reliable } => {
                 self.core.progress(now, id, status, early_media, reliable)
