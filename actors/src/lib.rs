@@ -1,8 +1,11 @@
 //! # sipact-actors
 //!
 //! The actix actors that drive the sans-IO protocol core:
-//! - transports (UDP today), supervised: a failed transport is restarted on
-//!   the same address and no session notices;
+//! - transports, supervised: UDP and the stream listeners (TCP, TLS,
+//!   WebSocket, secure WebSocket); a failed transport is restarted on the
+//!   same address and no session notices. Each connection is a
+//!   [`StreamConnection`](transport::StreamConnection) that reports its flow
+//!   closed, which ends only the client transactions pinned to it;
 //! - the [`TransportRegistry`](transport::TransportRegistry), which routes
 //!   outgoing messages and survives transport restarts;
 //! - the protocol core actor, a thin shell around
