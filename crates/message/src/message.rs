@@ -176,7 +176,7 @@ impl Request {
 
     /// The printed bytes.
     pub fn to_bytes(&self) -> Bytes {
-        let mut v = Vec::with_capacity(512 + self.body.len());
+        let mut v = Vec::with_capacity(1024 + self.body.len());
         self.write(&mut v);
         Bytes::from(v)
     }
@@ -207,7 +207,7 @@ impl Response {
 
     /// The printed bytes.
     pub fn to_bytes(&self) -> Bytes {
-        let mut v = Vec::with_capacity(512 + self.body.len());
+        let mut v = Vec::with_capacity(1024 + self.body.len());
         self.write(&mut v);
         Bytes::from(v)
     }

@@ -64,10 +64,19 @@ impl Host {
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         match self {
             Host::Domain(d) => out.extend_from_slice(d.as_bytes()),
-            Host::Ipv4(a) => out.extend_from_slice(a.to_string().as_bytes()),
+            Host::Ipv4(a) => {
+                let o = a.octets();
+                for (i, x) in o.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    crate::text::write_u32(out, u32::from(*x));
+                }
+            }
             Host::Ipv6(a) => {
+                use std::io::Write;
                 out.push(b'[');
-                out.extend_from_slice(a.to_string().as_bytes());
+                let _ = write!(out, "{a}");
                 out.push(b']');
             }
         }

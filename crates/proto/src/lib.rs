@@ -8,6 +8,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Hash maps keyed by values peers choose (branches, Call-IDs, tags): a
+/// fast hasher with a per-process random seed, so flooding one bucket takes
+/// knowing the seed.
+pub(crate) type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 pub mod auth;
 pub mod dialog;
 pub mod rand;

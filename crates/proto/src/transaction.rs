@@ -6,7 +6,7 @@
 //! instant of its earliest timer. It never reads a clock.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -298,7 +298,7 @@ impl Default for TxConfig {
 #[derive(Debug)]
 pub struct TransactionLayer {
     config: TxConfig,
-    txs: HashMap<TxKey, Tx>,
+    txs: crate::Map<TxKey, Tx>,
     heap: BinaryHeap<Reverse<Deadline>>,
     seq: u64,
     transmits: VecDeque<Transmit>,
@@ -362,7 +362,7 @@ impl TransactionLayer {
     pub fn new(config: TxConfig) -> Self {
         TransactionLayer {
             config,
-            txs: HashMap::new(),
+            txs: crate::Map::default(),
             heap: BinaryHeap::new(),
             seq: 0,
             transmits: VecDeque::new(),

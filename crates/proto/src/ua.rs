@@ -3,7 +3,7 @@
 //! authentication, behind one input/output surface. The test harness and
 //! the benchmarks drive it directly; the actors split its parts.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -220,23 +220,23 @@ pub struct UserAgentCore {
     hooks: HooksFactory,
     /// Sessions are boxed: the table then holds pointers, not the
     /// sessions, and its spare capacity costs little.
-    sessions: HashMap<u64, Box<InviteSession>>,
+    sessions: crate::Map<u64, Box<InviteSession>>,
     /// Session settings shared by every session, one per RFC 3262 policy
     /// (`Rel100::Unsupported`, `Supported`, `Required`).
     session_configs: [Arc<SessionConfig>; 3],
-    by_dialog: HashMap<(ByteString, ByteString), u64>,
-    by_server_tx: HashMap<TxKey, u64>,
-    client: HashMap<TxKey, Owner>,
+    by_dialog: crate::Map<(ByteString, ByteString), u64>,
+    by_server_tx: crate::Map<TxKey, u64>,
+    client: crate::Map<TxKey, Owner>,
     /// Out-of-dialog OPTIONS and MESSAGE requests, kept to retry them
     /// with credentials (a session's INVITE is kept by the session).
-    plain_requests: HashMap<TxKey, Request>,
-    refer_links: HashMap<u64, u64>,
-    replacing: HashMap<u64, u64>,
+    plain_requests: crate::Map<TxKey, Request>,
+    refer_links: crate::Map<u64, u64>,
+    replacing: crate::Map<u64, u64>,
     registration: Option<Registration>,
     digest: DigestClient,
-    auth_tries: HashMap<u64, u32>,
+    auth_tries: crate::Map<u64, u32>,
     verifier: Option<crate::auth::DigestVerifier>,
-    bindings: HashMap<String, (NameAddr, u32)>,
+    bindings: crate::Map<String, (NameAddr, u32)>,
     epoch: Option<Instant>,
     events: VecDeque<UaEvent>,
     next_id: u64,
@@ -281,19 +281,19 @@ impl UserAgentCore {
             config,
             rng,
             hooks,
-            sessions: HashMap::new(),
+            sessions: crate::Map::default(),
             session_configs,
-            by_dialog: HashMap::new(),
-            by_server_tx: HashMap::new(),
-            client: HashMap::new(),
-            plain_requests: HashMap::new(),
-            refer_links: HashMap::new(),
-            replacing: HashMap::new(),
+            by_dialog: crate::Map::default(),
+            by_server_tx: crate::Map::default(),
+            client: crate::Map::default(),
+            plain_requests: crate::Map::default(),
+            refer_links: crate::Map::default(),
+            replacing: crate::Map::default(),
             registration: None,
             digest,
-            auth_tries: HashMap::new(),
+            auth_tries: crate::Map::default(),
             verifier,
-            bindings: HashMap::new(),
+            bindings: crate::Map::default(),
             epoch: None,
             events: VecDeque::new(),
             next_id: 1,
@@ -657,7 +657,7 @@ impl UserAgentCore {
     /// Gives back the spare capacity of the tables after a burst (a hash
     /// map keeps its largest size otherwise).
     fn shrink(&mut self) {
-        fn shrink_map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+        fn shrink_map<K: Eq + std::hash::Hash, V>(m: &mut crate::Map<K, V>) {
             if m.capacity() > 64 && m.len() * 4 < m.capacity() {
                 m.shrink_to(m.len() * 2);
             }
