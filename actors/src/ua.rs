@@ -355,7 +355,10 @@ impl UserAgent {
             None
         };
         let tls_client = crate::transport::tls::connector(config.tls_ca.as_deref())?;
-        let core_config = config.core_config(local)?;
+        let mut core_config = config.core_config(local)?;
+        // Sessions and requests over another transport name it in Via and Contact.
+        core_config.locals.push((TransportKind::Udp, udp_addr));
+        core_config.locals.extend(bound.iter().map(|(t, a, _)| (*t, *a)));
         let ip = local.ip();
         let factory: HooksFactory = factory.unwrap_or_else(|| {
             let mut n = 0u64;

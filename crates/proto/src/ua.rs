@@ -63,6 +63,9 @@ pub struct CoreConfig {
     pub registrar_min_expires: Option<u32>,
     /// Refresh sessions (RFC 4028) with UPDATE instead of re-INVITE.
     pub refresh_with_update: bool,
+    /// Addresses of the other transports this UA listens on: a session
+    /// or request carried by one of them names it in Via and Contact.
+    pub locals: Vec<(TransportKind, SocketAddr)>,
 }
 
 impl CoreConfig {
@@ -86,6 +89,7 @@ impl CoreConfig {
             registrar: false,
             registrar_min_expires: None,
             refresh_with_update: false,
+            locals: Vec::new(),
         }
     }
 
@@ -98,13 +102,33 @@ impl CoreConfig {
 
     /// Our Contact.
     pub fn contact(&self) -> NameAddr {
-        let mut u = SipUri::new(self.host());
+        self.contact_for(self.transport)
+    }
+
+    /// Our address on `transport` (the main one when we do not listen on it).
+    pub fn local_for(&self, transport: TransportKind) -> (TransportKind, SocketAddr) {
+        if transport == self.transport {
+            return (self.transport, self.local);
+        }
+        self.locals.iter().find(|(t, _)| *t == transport).copied().unwrap_or((self.transport, self.local))
+    }
+
+    /// Our Contact for sessions carried over `transport`.
+    pub fn contact_for(&self, transport: TransportKind) -> NameAddr {
+        let (t, addr) = self.local_for(transport);
+        let mut u = SipUri::new(host_of(addr));
         u.user = Some(ByteString::from(self.user.as_str()));
-        u.port = Some(self.local.port());
-        if self.transport != TransportKind::Udp {
-            u.params.set("transport", Some(&self.transport.via_token().to_ascii_lowercase()));
+        u.port = Some(addr.port());
+        if t != TransportKind::Udp {
+            u.params.set("transport", Some(&t.via_token().to_ascii_lowercase()));
         }
         NameAddr::new(Uri::Sip(u))
+    }
+
+    /// A Via for a request sent over `transport`.
+    pub fn via_for(&self, transport: TransportKind, branch: &str) -> Via {
+        let (t, addr) = self.local_for(transport);
+        local_via(t, host_of(addr), addr.port(), branch)
     }
 
     /// Our address of record.
@@ -125,6 +149,13 @@ impl CoreConfig {
 
     fn via(&self, branch: &str) -> Via {
         local_via(self.transport, self.host(), self.local.port(), branch)
+    }
+}
+
+fn host_of(addr: SocketAddr) -> Host {
+    match addr.ip() {
+        IpAddr::V4(a) => Host::Ipv4(a),
+        IpAddr::V6(a) => Host::Ipv6(a),
     }
 }
 
@@ -223,7 +254,7 @@ pub struct UserAgentCore {
     sessions: crate::Map<u64, Box<InviteSession>>,
     /// Session settings shared by every session, one per RFC 3262 policy
     /// (`Rel100::Unsupported`, `Supported`, `Required`).
-    session_configs: [Arc<SessionConfig>; 3],
+    session_configs: Vec<((Rel100, TransportKind), Arc<SessionConfig>)>,
     by_dialog: crate::Map<(ByteString, ByteString), u64>,
     by_server_tx: crate::Map<TxKey, u64>,
     client: crate::Map<TxKey, Owner>,
@@ -274,8 +305,14 @@ impl UserAgentCore {
     pub fn new(config: CoreConfig, rng: Box<dyn Rng + Send>, hooks: HooksFactory) -> Self {
         let digest = DigestClient::with_credentials(config.credentials.clone());
         let verifier = config.auth_realm.as_deref().map(crate::auth::DigestVerifier::new);
-        let session_configs = [Rel100::Unsupported, Rel100::Supported, Rel100::Required]
-            .map(|r| Arc::new(build_session_config(&config, r)));
+        let mut transports = vec![config.transport];
+        transports.extend(config.locals.iter().map(|(t, _)| *t).filter(|t| *t != config.transport));
+        let mut session_configs = Vec::new();
+        for t in transports {
+            for r in [Rel100::Unsupported, Rel100::Supported, Rel100::Required] {
+                session_configs.push(((r, t), Arc::new(build_session_config(&config, r, t))));
+            }
+        }
         UserAgentCore {
             tl: TransactionLayer::new(config.tx.clone()),
             config,
@@ -341,13 +378,38 @@ impl UserAgentCore {
         resolve(uri, self.config.transport).ok_or_else(|| UaError::Unresolvable(uri.to_string()))
     }
 
-    fn session_config(&self, rel100: Rel100) -> Arc<SessionConfig> {
-        let i = match rel100 {
-            Rel100::Unsupported => 0,
-            Rel100::Supported => 1,
-            Rel100::Required => 2,
-        };
-        self.session_configs[i].clone()
+    fn session_config(&self, rel100: Rel100, transport: TransportKind) -> Arc<SessionConfig> {
+        let find = |t: TransportKind| self.session_configs.iter().find(|((r, k), _)| *r == rel100 && *k == t);
+        match find(transport).or_else(|| find(self.config.transport)) {
+            Some((_, c)) => c.clone(),
+            None => Arc::new(build_session_config(&self.config, rel100, transport)),
+        }
+    }
+
+    /// A fresh Via for a request to `uri` (its transport, our address on it).
+    fn via_to(&mut self, uri: &Uri) -> Via {
+        let t = self.transport_to(uri);
+        let branch = crate::transaction::new_branch(&mut *self.rng);
+        self.config.via_for(t, &branch)
+    }
+
+    /// A fresh Via for a REGISTER to the current registrar.
+    fn register_via(&mut self) -> Via {
+        match self.registration.as_ref().map(|r| r.registrar.clone()) {
+            Some(u) => self.via_to(&u),
+            None => {
+                let branch = crate::transaction::new_branch(&mut *self.rng);
+                self.config.via(&branch)
+            }
+        }
+    }
+
+    /// The transport a request to `uri` leaves on.
+    fn transport_to(&self, uri: &Uri) -> TransportKind {
+        match self.config.outbound_proxy {
+            Some(p) => p.transport,
+            None => resolve(uri, self.config.transport).map(|p| p.transport).unwrap_or(self.config.transport),
+        }
     }
 
     // ----- commands -----------------------------------------------------
@@ -385,7 +447,8 @@ impl UserAgentCore {
         for h in opts.extra_headers {
             req.headers.push(h);
         }
-        let cfg = self.session_config(opts.rel100.unwrap_or(self.config.rel100));
+        let transport = self.transport_to(&req.uri);
+        let cfg = self.session_config(opts.rel100.unwrap_or(self.config.rel100), transport);
         let hooks = (self.hooks)();
         let s = InviteSession::outbound(id, req, cfg, hooks, opts.without_sdp, &mut *self.rng)?;
         self.by_dialog.insert((ByteString::from(call_id), ByteString::from(tag)), id);
@@ -514,8 +577,9 @@ impl UserAgentCore {
         let uri = Uri::parse(registrar).map_err(|_| UaError::InvalidTarget(registrar.to_owned()))?;
         let call_id = format!("{}@sipact", self.rng.token(20));
         let tag = self.rng.token(10);
-        let mut reg = Registration::new(uri, self.config.aor(), self.config.contact(), expires, &call_id, &tag);
-        let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
+        let t = self.transport_to(&uri);
+        let via = self.via_to(&uri);
+        let mut reg = Registration::new(uri, self.config.aor(), self.config.contact_for(t), expires, &call_id, &tag);
         let req = reg.request(via, false);
         self.registration = Some(reg);
         self.send_client(now, req, Owner::Register)
@@ -523,7 +587,7 @@ impl UserAgentCore {
 
     /// Removes the binding.
     pub fn unregister(&mut self, now: Instant) -> Result<(), UaError> {
-        let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
+        let via = self.register_via();
         let Some(reg) = self.registration.as_mut() else { return Ok(()) };
         let req = reg.request(via, true);
         self.send_client(now, req, Owner::Register)
@@ -535,7 +599,8 @@ impl UserAgentCore {
         let uri = Uri::parse(target).map_err(|_| UaError::InvalidTarget(target.to_owned()))?;
         let id = self.id();
         let mut req = Request::new(method.clone(), uri.clone());
-        req.headers.push(Header::Via(self.config.via(&crate::transaction::new_branch(&mut *self.rng))));
+        let via = self.via_to(&uri);
+        req.headers.push(Header::Via(via));
         req.headers.push(Header::MaxForwards(70));
         let mut from = self.config.aor();
         from.params.set("tag", Some(&self.rng.token(10)));
@@ -597,7 +662,7 @@ impl UserAgentCore {
         }
         self.shrink();
         if self.registration.as_ref().and_then(Registration::refresh_at).is_some_and(|t| t <= now) {
-            let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
+            let via = self.register_via();
             if let Some(reg) = self.registration.as_mut() {
                 let req = reg.request(via, false);
                 let _ = self.send_client(now, req, Owner::Register);
@@ -964,7 +1029,7 @@ impl UserAgentCore {
                         (Owner::Register, _) => {
                             // §10.2.4: the retry takes the registration's next
                             // CSeq, so that later refreshes keep increasing.
-                            let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
+                            let via = self.register_via();
                             if let Some(r) = self.registration.as_mut() {
                                 let unregister = r.state == RegState::Unregistering;
                                 let req = r.request(via, unregister);
@@ -974,9 +1039,8 @@ impl UserAgentCore {
                         }
                         (Owner::Plain(_), Some(mut retry)) => {
                             retry.headers.remove(sipact_message::HeaderName::Via);
-                            retry.headers.push_front(Header::Via(
-                                self.config.via(&crate::transaction::new_branch(&mut *self.rng)),
-                            ));
+                            let via = self.via_to(&retry.uri.clone());
+                            retry.headers.push_front(Header::Via(via));
                             let seq = retry.headers.cseq().map(|c| c.seq + 1).unwrap_or(2);
                             let m = retry.method.clone();
                             retry.headers.remove(sipact_message::HeaderName::CSeq);
@@ -1011,7 +1075,7 @@ impl UserAgentCore {
                     }
                 }
                 if resend {
-                    let via = self.config.via(&crate::transaction::new_branch(&mut *self.rng));
+                    let via = self.register_via();
                     if let Some(r) = self.registration.as_mut() {
                         let req = r.request(via, false);
                         let _ = self.send_client(now, req, Owner::Register);
@@ -1038,7 +1102,6 @@ impl UserAgentCore {
     }
 
     fn on_request(&mut self, now: Instant, key: TxKey, request: Request, peer: Peer) {
-        let _ = peer;
         let has_to_tag = request.headers.to().and_then(|t| t.tag()).is_some();
         if has_to_tag {
             match self.dialog_of(&request) {
@@ -1062,7 +1125,7 @@ impl UserAgentCore {
             return;
         }
         match request.method {
-            Method::Invite => self.on_invite(now, key, request),
+            Method::Invite => self.on_invite(now, key, request, peer.transport),
             Method::Register if self.config.registrar => self.on_register(now, key, request),
             Method::Options => {
                 let mut resp = response_for(&request, 200, Some(&self.rng.token(10)));
@@ -1107,7 +1170,7 @@ impl UserAgentCore {
         }
     }
 
-    fn on_invite(&mut self, now: Instant, key: TxKey, request: Request) {
+    fn on_invite(&mut self, now: Instant, key: TxKey, request: Request, transport: TransportKind) {
         // RFC 4028 §8.1: a session interval below our Min-SE is refused with
         // 422 naming it; the caller retries with a bigger one.
         if let Some(se) = request.headers.session_expires()
@@ -1144,7 +1207,7 @@ impl UserAgentCore {
         }
         let id = self.id();
         let tag = self.rng.token(10);
-        let cfg = self.session_config(self.config.rel100);
+        let cfg = self.session_config(self.config.rel100, transport);
         let hooks = (self.hooks)();
         let s = Box::new(InviteSession::inbound(id, request.clone(), key.clone(), cfg, hooks, &tag));
         if s.dialog().is_none() {
@@ -1239,14 +1302,14 @@ impl UserAgentCore {
 }
 
 /// The settings every session of a core shares, for one RFC 3262 policy.
-fn build_session_config(config: &CoreConfig, rel100: Rel100) -> SessionConfig {
+fn build_session_config(config: &CoreConfig, rel100: Rel100, transport: TransportKind) -> SessionConfig {
     SessionConfig {
         timers: config.tx.timers,
         rel100,
         session_expires: config.session_expires,
         min_se: config.min_se,
-        contact: config.contact(),
-        via: config.via("z9hG4bK"),
+        contact: config.contact_for(transport),
+        via: config.via_for(transport, "z9hG4bK"),
         user_agent: config.user_agent.clone(),
         refresh_with_update: config.refresh_with_update,
     }
