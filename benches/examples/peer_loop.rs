@@ -1,7 +1,6 @@
 //! Runs one parser over a sample in a loop, for instruction counts under
 //! callgrind: `peer_loop sipact|rsip|ezk FILE N`.
 #[path = "../benches/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 fn main() {
