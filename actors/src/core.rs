@@ -139,6 +139,18 @@ pub struct SubscribeRegistration(pub mpsc::UnboundedSender<RegEvent>);
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// Stops the core actor (after [`Shutdown`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+impl Handler<Stop> for CoreActor {
+    type Result = ();
+    fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
 /// Ids of the live sessions.
 #[derive(Message)]
 #[rtype(result = "Vec<u64>")]

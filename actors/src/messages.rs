@@ -47,3 +47,9 @@ pub struct TransportBound {
     /// How many times it has been (re)started, from 1.
     pub generation: u64,
 }
+
+/// Closes a transport for good (user agent shutdown): it releases its
+/// socket and does not rebind.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Close;

@@ -557,10 +557,19 @@ impl UserAgent {
         self.core.send(ListSessions).await.unwrap_or_default()
     }
 
-    /// Ends every session (BYE, CANCEL, or 480), unregisters, and returns
-    /// when all are over (at most about 35 s).
+    /// Ends every session (BYE, CANCEL, or 480), unregisters, waits until
+    /// all are over (at most about 35 s), then closes the transports and
+    /// stops the core: the handle is unusable afterwards.
     pub async fn shutdown(&self) {
         let _ = self.core.send(Shutdown).await;
+        // Then stop: connections closed, listeners and the UDP socket
+        // released (their ports are free again), the core stopped.
+        let _ = self.registry.send(crate::transport::CloseFlows::All).await;
+        for (_, _, l) in self.listeners.iter() {
+            let _ = l.send(crate::messages::Close).await;
+        }
+        let _ = self.udp.send(crate::messages::Close).await;
+        let _ = self.core.send(crate::core::Stop).await;
     }
 
     /// The transport registry.

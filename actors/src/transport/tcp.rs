@@ -84,13 +84,14 @@ pub struct TcpListenerActor {
     /// A socket bound before the actor started (first start only).
     prebound: Option<std::net::TcpListener>,
     generation: u64,
+    closed: bool,
 }
 
 impl TcpListenerActor {
     /// A listener that will bind `addr` (port 0 picks one, kept across
     /// restarts) and start a [`StreamConnection`] per accepted connection.
     pub fn new(addr: SocketAddr, kind: ListenerKind, sinks: Sinks, bound: Option<Recipient<TransportBound>>) -> Self {
-        TcpListenerActor { addr, kind, sinks, bound, prebound: None, generation: 0 }
+        TcpListenerActor { addr, kind, sinks, bound, prebound: None, generation: 0, closed: false }
     }
 
     /// A listener on an already bound socket (from [`bind_listener`]), so
@@ -98,7 +99,7 @@ impl TcpListenerActor {
     /// its address.
     pub fn from_std(listener: std::net::TcpListener, kind: ListenerKind, sinks: Sinks) -> io::Result<Self> {
         let addr = listener.local_addr()?;
-        Ok(TcpListenerActor { addr, kind, sinks, bound: None, prebound: Some(listener), generation: 0 })
+        Ok(TcpListenerActor { addr, kind, sinks, bound: None, prebound: Some(listener), generation: 0, closed: false })
     }
 
     /// Also report each (re)bind to `bound`.
@@ -150,7 +151,19 @@ impl Actor for TcpListenerActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.listen(ctx);
+        if !self.closed {
+            self.listen(ctx);
+        }
+    }
+}
+
+impl Handler<crate::messages::Close> for TcpListenerActor {
+    type Result = ();
+    fn handle(&mut self, _: crate::messages::Close, ctx: &mut Self::Context) {
+        // The accept stream goes with the context; the restart binds nothing.
+        self.closed = true;
+        self.prebound = None;
+        ctx.stop();
     }
 }
 

@@ -23,12 +23,13 @@ pub struct UdpTransport {
     bound: Option<Recipient<TransportBound>>,
     generation: u64,
     pending: Vec<Send>,
+    closed: bool,
 }
 
 impl UdpTransport {
     /// A transport that will bind `addr` and hand what it receives to `sink`.
     pub fn new(addr: SocketAddr, sink: Recipient<Received>, bound: Option<Recipient<TransportBound>>) -> Self {
-        UdpTransport { addr, socket: None, sink, bound, generation: 0, pending: Vec::new() }
+        UdpTransport { addr, socket: None, sink, bound, generation: 0, pending: Vec::new(), closed: false }
     }
 
     fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
@@ -84,6 +85,9 @@ impl UdpTransport {
     }
 
     fn send_now(&mut self, Send(t): Send) {
+        if self.closed {
+            return;
+        }
         let Some(sock) = &self.socket else {
             self.pending.push(Send(t));
             return;
@@ -113,7 +117,9 @@ impl Actor for UdpTransport {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.start_socket(ctx);
+        if !self.closed {
+            self.start_socket(ctx);
+        }
     }
 }
 
@@ -155,6 +161,18 @@ impl Handler<Generation> for UdpTransport {
     type Result = u64;
     fn handle(&mut self, _: Generation, _: &mut Self::Context) -> u64 {
         self.generation
+    }
+}
+
+impl Handler<crate::messages::Close> for UdpTransport {
+    type Result = ();
+    fn handle(&mut self, _: crate::messages::Close, ctx: &mut Self::Context) {
+        // Stopping drops the reader stream; the restart then finds the
+        // transport closed and binds nothing.
+        self.closed = true;
+        self.socket = None;
+        self.pending.clear();
+        ctx.stop();
     }
 }
 
