@@ -60,10 +60,10 @@ async fn shutdown_ends_sessions_unregisters_and_frees_the_port() {
 
     let mut sent = Vec::new();
     while let Ok(Some(r)) = timeout(Duration::from_millis(200), wire.recv()).await {
-        if r.outgoing {
-            if let Ok(m) = SipMessage::parse(r.data) {
-                sent.push(m);
-            }
+        if r.outgoing
+            && let Ok(m) = SipMessage::parse(r.data)
+        {
+            sent.push(m);
         }
     }
     let req = |m: Method| sent.iter().any(|s| matches!(s, SipMessage::Request(r) if r.method == m));
