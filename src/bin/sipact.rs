@@ -28,6 +28,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Logs go to standard error, filtered by RUST_LOG (default: warnings).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let cli = Cli::parse();
     match cli.command {
         Command::Parse { file, canonical } => parse(file.as_deref(), canonical),
