@@ -28,7 +28,7 @@ pub use dialog::{Dialog, DialogError, DialogId, DialogState};
 pub use rand::{Rng, SplitMix64};
 pub use register::{RegEvent, RegState, Registration};
 pub use session::{
-    Body, Cause, DescriptionHooks, Direction, InviteSession, Rel100, SessionError, SessionEvent, SessionState,
+    Body, Cause, DescriptionHooks, Direction, Extras, InviteSession, Rel100, SessionError, SessionEvent, SessionState,
 };
 pub use sipact_message as message;
 pub use transaction::{

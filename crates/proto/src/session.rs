@@ -55,6 +55,38 @@ impl Body {
     }
 }
 
+/// What the user adds to a request or response a command sends (SIP.js
+/// `extraHeaders` and `body`). Headers are appended as they are; a body
+/// replaces the one the session would have sent, with its own
+/// Content-Type. An `application/sdp` body given this way bypasses the
+/// [`DescriptionHooks`] but still counts as our description for
+/// offer/answer (RFC 3264).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extras {
+    /// Extra headers.
+    pub headers: Vec<Header>,
+    /// A body, with its type.
+    pub body: Option<Body>,
+}
+
+impl Extras {
+    /// Only extra headers.
+    pub fn headers(headers: Vec<Header>) -> Self {
+        Extras { headers, body: None }
+    }
+
+    fn apply(&self, h: &mut sipact_message::Headers, body_slot: &mut Bytes) {
+        for x in &self.headers {
+            h.push(x.clone());
+        }
+        if let Some(b) = &self.body {
+            h.remove(sipact_message::HeaderName::ContentType);
+            h.push(Header::ContentType(b.content_type.clone()));
+            *body_slot = b.data.clone();
+        }
+    }
+}
+
 /// Produces and consumes session descriptions. Hold and unhold are offers
 /// made with `hold` set or cleared. Errors are SIP status codes (488...).
 pub trait DescriptionHooks: Send {
@@ -193,6 +225,9 @@ pub enum SessionError {
     /// A DTMF tone outside `0-9 A-D * #` and `,`, or a bad duration.
     #[error("invalid DTMF: {0}")]
     InvalidDtmf(String),
+    /// A status code the command cannot send (`reply` takes 101-699).
+    #[error("invalid status code {0}")]
+    InvalidStatus(u16),
     /// The description hooks failed with this status.
     #[error("session description failed ({0})")]
     Description(u16),
@@ -238,7 +273,8 @@ pub enum SessionEvent {
     },
     /// The peer canceled its INVITE.
     Cancel,
-    /// The peer hung up.
+    /// A BYE: received (the peer hung up), or, when a 2xx crossed our
+    /// CANCEL, the one we sent to end the call we had canceled.
     Bye {
         /// The BYE.
         request: Request,
@@ -402,6 +438,33 @@ struct Renegotiation {
     hold: bool,
     purpose: Purpose,
     refresh: bool,
+    /// A re-INVITE without offer: the 2xx brings the peer's, our answer
+    /// goes in the ACK.
+    without_sdp: bool,
+    /// The user's extra headers (kept for a retry after 491).
+    extra: Vec<Header>,
+}
+
+impl Renegotiation {
+    fn plain(hold: bool, purpose: Purpose, refresh: bool) -> Self {
+        Renegotiation { hold, purpose, refresh, without_sdp: false, extra: Vec::new() }
+    }
+}
+
+/// What a BYE carries: a `Reason` (cause, text) and the user's extras.
+#[derive(Debug, Clone, Default)]
+struct ByeSpec {
+    reason: Option<(u16, String)>,
+    extras: Extras,
+}
+
+/// One queued DTMF tone.
+#[derive(Debug, Clone)]
+struct Tone {
+    tone: char,
+    duration: u32,
+    gap: u32,
+    extra: Arc<Vec<Header>>,
 }
 
 /// One INVITE session.
@@ -435,12 +498,19 @@ pub struct InviteSession {
     last_ack_seq: Option<u32>,
     /// The body of the ACK for the initial INVITE's 2xx (delayed offer).
     ack_body: Option<Body>,
+    /// CSeq and body of the ACK of our last re-INVITE without offer.
+    reneg_ack: Option<(u32, Body)>,
+    /// The last session description we sent, and the last we received.
+    local_sdp: Option<Body>,
+    remote_sdp: Option<Body>,
+    /// Whether either changed since [`InviteSession::take_description_change`].
+    sdp_changed: bool,
     cancel_requested: bool,
     /// `terminate` came while our 2xx waited for its ACK: BYE once it comes.
-    bye_on_ack: bool,
+    bye_on_ack: Option<ByeSpec>,
     session_interval: Option<u32>,
     we_refresh: bool,
-    dtmf_queue: VecDeque<(char, u32, u32)>,
+    dtmf_queue: VecDeque<Tone>,
     refer_sub: Option<(TxKey, u32)>,
     refer_out: bool,
     out: VecDeque<Out>,
@@ -533,14 +603,19 @@ impl InviteSession {
             request.headers.push(Header::UserAgent(ByteString::from(ua.as_str())));
         }
         let mut oa = Oa::Idle;
+        let mut sent = None;
         if !delayed_offer {
             let offer = hooks.offer(false).map_err(SessionError::Description)?;
             set_body(&mut request.headers, &mut request.body, Some(&offer));
             oa = Oa::LocalOffer;
+            sent = Some(offer);
         }
         let t1 = config.timers.t1;
         let mut s = InviteSession::blank(id, Direction::Outbound, SessionState::Calling, config, hooks, request, tag);
         s.oa = oa;
+        if let Some(b) = &sent {
+            s.sent_sdp(b);
+        }
         s.interval = t1;
         s.out.push_back(Out::Request { request: s.invite.clone(), purpose: Purpose::Invite });
         Ok(s)
@@ -568,6 +643,9 @@ impl InviteSession {
             ByteString::from(local_tag),
         );
         s.invite_key = Some(key);
+        if let Some(b) = &remote_offer {
+            s.got_sdp(b);
+        }
         if remote_offer.is_some() {
             s.oa = Oa::RemoteOffer;
             s.remote_offer = remote_offer;
@@ -611,8 +689,12 @@ impl InviteSession {
             prack_pending: false,
             last_ack_seq: None,
             ack_body: None,
+            reneg_ack: None,
+            local_sdp: None,
+            remote_sdp: None,
+            sdp_changed: false,
             cancel_requested: false,
-            bye_on_ack: false,
+            bye_on_ack: None,
             session_interval: None,
             we_refresh: false,
             dtmf_queue: VecDeque::new(),
@@ -665,6 +747,19 @@ impl InviteSession {
     pub fn session_interval(&self) -> Option<u32> {
         self.session_interval
     }
+    /// The last session description (SDP) we sent, if any.
+    pub fn local_description(&self) -> Option<&Body> {
+        self.local_sdp.as_ref()
+    }
+    /// The last session description (SDP) we received, if any.
+    pub fn remote_description(&self) -> Option<&Body> {
+        self.remote_sdp.as_ref()
+    }
+    /// Whether a description was sent or received since the last call
+    /// (the flag is cleared).
+    pub fn take_description_change(&mut self) -> bool {
+        std::mem::take(&mut self.sdp_changed)
+    }
     /// Whether the session has ended (Terminated was emitted).
     pub fn is_terminated(&self) -> bool {
         self.ended
@@ -707,6 +802,60 @@ impl InviteSession {
     }
     fn disarm(&mut self, t: STimer) {
         self.timers.retain(|(x, _)| *x != t);
+    }
+
+    fn sent_sdp(&mut self, b: &Body) {
+        if b.is_sdp() {
+            self.local_sdp = Some(b.clone());
+            self.sdp_changed = true;
+        }
+    }
+
+    fn got_sdp(&mut self, b: &Body) {
+        if b.is_sdp() {
+            self.remote_sdp = Some(b.clone());
+            self.sdp_changed = true;
+        }
+    }
+
+    /// A new offer from the hooks, recorded as our description.
+    fn h_offer(&mut self, hold: bool) -> Result<Body, u16> {
+        let o = self.hooks.offer(hold)?;
+        self.sent_sdp(&o);
+        Ok(o)
+    }
+
+    /// An answer from the hooks; the offer and the answer are recorded.
+    fn h_answer(&mut self, offer: &Body, hold: bool) -> Result<Body, u16> {
+        let a = self.hooks.answer(offer, hold)?;
+        self.got_sdp(offer);
+        self.sent_sdp(&a);
+        Ok(a)
+    }
+
+    /// Applies the peer's answer, recorded as its description.
+    fn h_apply(&mut self, answer: &Body) -> Result<(), u16> {
+        self.got_sdp(answer);
+        self.hooks.apply_answer(answer)
+    }
+
+    /// A body the user gave for a response of ours to the INVITE: if it
+    /// is SDP it is our answer (or our offer, when the INVITE had none).
+    fn user_description(&mut self, b: &Body) {
+        if !b.is_sdp() {
+            return;
+        }
+        match self.oa {
+            Oa::RemoteOffer => {
+                self.remote_offer = None;
+                self.oa = Oa::Idle;
+            }
+            Oa::Idle if self.invite.body.is_empty() && self.direction == Direction::Inbound => {
+                self.oa = Oa::LocalOffer;
+            }
+            _ => {}
+        }
+        self.sent_sdp(b);
     }
 
     fn invalid(&self, op: &'static str) -> SessionError {
@@ -779,7 +928,7 @@ impl InviteSession {
                     && self.oa == Oa::LocalOffer
                     && let Some(b) = sdp_of(Body::of_response(&resp))
                 {
-                    let _ = self.hooks.apply_answer(&b);
+                    let _ = self.h_apply(&b);
                     self.oa = Oa::Idle;
                 }
             }
@@ -841,7 +990,7 @@ impl InviteSession {
                 // Early media answer in an unreliable 1xx: apply, but keep the
                 // offer open until the 2xx (RFC 3261 §13.2.1 allows this).
                 if self.oa == Oa::LocalOffer {
-                    let _ = self.hooks.apply_answer(&b);
+                    let _ = self.h_apply(&b);
                 }
             }
             return;
@@ -885,7 +1034,7 @@ impl InviteSession {
             let mut ack_body = None;
             match (self.oa, body) {
                 (Oa::LocalOffer, Some(b)) => {
-                    if let Err(code) = self.hooks.apply_answer(&b) {
+                    if let Err(code) = self.h_apply(&b) {
                         self.send_ack(None, rng);
                         self.events.push_back(SessionEvent::Accepted { response: resp.clone(), ack: None });
                         self.state = SessionState::Confirmed;
@@ -895,7 +1044,7 @@ impl InviteSession {
                     }
                     self.oa = Oa::Idle;
                 }
-                (Oa::Idle, Some(b)) if self.invite.body.is_empty() => match self.hooks.answer(&b, false) {
+                (Oa::Idle, Some(b)) if self.invite.body.is_empty() => match self.h_answer(&b, false) {
                     Ok(a) => ack_body = Some(a),
                     Err(_) => {
                         self.send_ack(None, rng);
@@ -912,9 +1061,17 @@ impl InviteSession {
             self.state = SessionState::Confirmed;
             if self.cancel_requested {
                 // The 2xx crossed our CANCEL (§9.1): the callee considers the
-                // call up. ACK it, then hang up at once; the user asked for no call.
-                self.send_bye(rng);
-                self.fail(None, Cause::Canceled);
+                // call up. ACK it, then hang up at once; the user asked for no
+                // call. As SIP.js reports it: accepted, bye (the BYE we
+                // send), terminated, the latter with `Cause::Canceled`: the
+                // call ends because the user canceled it, not because
+                // anybody hung up on it.
+                self.events.push_back(SessionEvent::Accepted { response: resp, ack: None });
+                if let Some(bye) = self.in_dialog(Method::Bye, rng) {
+                    self.events.push_back(SessionEvent::Bye { request: bye.clone() });
+                    self.out.push_back(Out::Request { request: bye, purpose: Purpose::Bye });
+                }
+                self.end(Cause::Canceled);
                 return;
             }
             self.negotiate_timer_uac(now, &resp);
@@ -1015,6 +1172,10 @@ impl InviteSession {
                 }
             }
             set_body(&mut ack.headers, &mut ack.body, self.ack_body.as_ref());
+        } else if let Some((s, b)) = &self.reneg_ack
+            && *s == seq
+        {
+            set_body(&mut ack.headers, &mut ack.body, Some(b));
         }
         self.out.push_back(Out::Ack { request: ack });
     }
@@ -1065,24 +1226,25 @@ impl InviteSession {
         let Some(d) = self.early.iter_mut().find(|d| *d.id.remote_tag == *tag) else { return };
         // RFC 3262 §4: PRACK in the early dialog with RAck.
         let mut prack = d.request(Method::Prack, via, None);
+        let (early_id, early_seq) = (d.id.clone(), d.local_seq);
         prack.headers.push(Header::RAck(RAck { rseq, cseq: cseq.seq, method: cseq.method.clone() }));
         // Offer/answer in reliable provisionals (RFC 3262 §5).
         match (self.oa, body) {
             (Oa::LocalOffer, Some(b)) => {
-                let _ = self.hooks.apply_answer(&b);
+                let _ = self.h_apply(&b);
                 self.oa = Oa::Idle;
             }
             (Oa::Idle, Some(b)) if self.invite.body.is_empty() => {
-                if let Ok(a) = self.hooks.answer(&b, false) {
+                if let Ok(a) = self.h_answer(&b, false) {
                     set_body(&mut prack.headers, &mut prack.body, Some(&a));
                 }
             }
             _ => {}
         }
         if let Some(main) = self.dialog.as_mut()
-            && main.id == d.id
+            && main.id == early_id
         {
-            main.local_seq = d.local_seq;
+            main.local_seq = early_seq;
         }
         self.out.push_back(Out::Request { request: prack, purpose: Purpose::Prack });
     }
@@ -1133,11 +1295,50 @@ impl InviteSession {
         reliable_wanted: bool,
         rng: &mut dyn Rng,
     ) -> Result<(), SessionError> {
+        self.provisional(now, "progress", status, (body_wanted, reliable_wanted), None, &Extras::default(), rng)
+    }
+
+    /// Sends any response to the INVITE of an inbound session (SIP.js
+    /// `reply`): a provisional as [`InviteSession::progress`] does (no
+    /// description unless the INVITE requires a reliable one that must
+    /// carry it), a 2xx as [`InviteSession::accept`] does, a 3xx-6xx as
+    /// [`InviteSession::reject`] does. `reason` replaces the default
+    /// reason phrase; `extras` are added to the response.
+    pub fn reply(
+        &mut self,
+        now: Instant,
+        status: u16,
+        reason: Option<&str>,
+        extras: &Extras,
+        rng: &mut dyn Rng,
+    ) -> Result<(), SessionError> {
+        if self.direction != Direction::Inbound || self.state != SessionState::Incoming {
+            return Err(self.invalid("reply"));
+        }
+        match status {
+            101..=199 => self.provisional(now, "reply", status, (false, false), reason, extras, rng),
+            200..=299 => self.answer_2xx(now, "reply", status, reason, extras),
+            300..=699 => self.final_failure("reply", status, reason, extras),
+            _ => Err(SessionError::InvalidStatus(status)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn provisional(
+        &mut self,
+        now: Instant,
+        op: &'static str,
+        status: u16,
+        (body_wanted, reliable_wanted): (bool, bool),
+        reason: Option<&str>,
+        extras: &Extras,
+        rng: &mut dyn Rng,
+    ) -> Result<(), SessionError> {
         if self.direction != Direction::Inbound || self.state != SessionState::Incoming || !(101..200).contains(&status)
         {
-            return Err(self.invalid("progress"));
+            return Err(self.invalid(op));
         }
-        let Some(key) = self.invite_key.clone() else { return Err(self.invalid("progress")) };
+        let Some(key) = self.invite_key.clone() else { return Err(self.invalid(op)) };
         if self.prack_pending {
             return Err(SessionError::Pending);
         }
@@ -1150,12 +1351,18 @@ impl InviteSession {
         // RFC 3262 §5 / RFC 3261 §13.2.1: an INVITE without an offer gets
         // ours in the first reliable non-failure response.
         let first_offer = reliable && self.oa == Oa::Idle && self.invite.body.is_empty() && self.last_rel1xx.is_none();
-        if body_wanted || first_offer || reliable && self.oa == Oa::RemoteOffer && status == 183 {
+        if let Some(b) = &extras.body {
+            self.user_description(b);
+        } else if body_wanted || first_offer || reliable && self.oa == Oa::RemoteOffer && status == 183 {
             let body = self.make_answer_or_offer()?;
             if let Some(b) = body {
                 set_body(&mut resp.headers, &mut resp.body, Some(&b));
             }
         }
+        if let Some(r) = reason {
+            resp.reason = ByteString::from(r);
+        }
+        extras.apply(&mut resp.headers, &mut resp.body);
         if reliable {
             // RFC 3262 §3: the first RSeq is random in 1..2^31-1; we keep it
             // below 2^30 so that it never wraps during a call.
@@ -1178,12 +1385,12 @@ impl InviteSession {
         match self.oa {
             Oa::RemoteOffer => {
                 let offer = self.remote_offer.take().ok_or(SessionError::Description(500))?;
-                let a = self.hooks.answer(&offer, self.local_hold).map_err(SessionError::Description)?;
+                let a = self.h_answer(&offer, self.local_hold).map_err(SessionError::Description)?;
                 self.oa = Oa::Idle;
                 Ok(Some(a))
             }
             Oa::Idle if self.invite.body.is_empty() && self.direction == Direction::Inbound => {
-                let o = self.hooks.offer(self.local_hold).map_err(SessionError::Description)?;
+                let o = self.h_offer(self.local_hold).map_err(SessionError::Description)?;
                 self.oa = Oa::LocalOffer;
                 Ok(Some(o))
             }
@@ -1194,15 +1401,39 @@ impl InviteSession {
     /// Accepts an inbound session: a 2xx with our answer (or our offer if the
     /// INVITE had none), retransmitted until the ACK (§13.3.1.4).
     pub fn accept(&mut self, now: Instant) -> Result<(), SessionError> {
-        if self.direction != Direction::Inbound || self.state != SessionState::Incoming {
-            return Err(self.invalid("accept"));
+        self.answer_2xx(now, "accept", 200, None, &Extras::default())
+    }
+
+    /// [`InviteSession::accept`] with extra headers and, optionally, a body
+    /// of the user's instead of the description hooks' answer.
+    pub fn accept_with(&mut self, now: Instant, extras: &Extras) -> Result<(), SessionError> {
+        self.answer_2xx(now, "accept", 200, None, extras)
+    }
+
+    fn answer_2xx(
+        &mut self,
+        now: Instant,
+        op: &'static str,
+        status: u16,
+        reason: Option<&str>,
+        extras: &Extras,
+    ) -> Result<(), SessionError> {
+        if self.direction != Direction::Inbound || self.state != SessionState::Incoming || !(200..300).contains(&status)
+        {
+            return Err(self.invalid(op));
         }
-        let Some(key) = self.invite_key.clone() else { return Err(self.invalid("accept")) };
-        let mut resp = self.respond(&self.invite.clone(), 200);
+        let Some(key) = self.invite_key.clone() else { return Err(self.invalid(op)) };
+        let mut resp = self.respond(&self.invite.clone(), status);
+        if let Some(r) = reason {
+            resp.reason = ByteString::from(r);
+        }
         self.with_contact(&mut resp.headers);
         resp.headers.push(Header::Allow(ALLOW.to_vec()));
         resp.headers.push(supported());
-        let body = if self.oa == Oa::RemoteOffer
+        let body = if let Some(b) = &extras.body {
+            self.user_description(b);
+            None
+        } else if self.oa == Oa::RemoteOffer
             || (self.oa == Oa::Idle
                 && self.invite.body.is_empty()
                 && self.remote_offer.is_none()
@@ -1215,6 +1446,7 @@ impl InviteSession {
         if let Some(b) = &body {
             set_body(&mut resp.headers, &mut resp.body, Some(b));
         }
+        extras.apply(&mut resp.headers, &mut resp.body);
         // RFC 4028 §9: answer a Session-Expires; we refresh if the UAC did not say.
         if let Some(se) = self.invite.headers.session_expires().cloned() {
             let refresher = se.refresher().map(str::to_owned).unwrap_or_else(|| "uas".to_owned());
@@ -1242,14 +1474,31 @@ impl InviteSession {
 
     /// Rejects an inbound session with a non-2xx final response (default 480).
     pub fn reject(&mut self, status: u16, reason: Option<&str>) -> Result<(), SessionError> {
-        if self.direction != Direction::Inbound || self.state != SessionState::Incoming || status < 300 {
-            return Err(self.invalid("reject"));
+        self.final_failure("reject", status, reason, &Extras::default())
+    }
+
+    /// [`InviteSession::reject`] with extra headers and a body.
+    pub fn reject_with(&mut self, status: u16, reason: Option<&str>, extras: &Extras) -> Result<(), SessionError> {
+        self.final_failure("reject", status, reason, extras)
+    }
+
+    fn final_failure(
+        &mut self,
+        op: &'static str,
+        status: u16,
+        reason: Option<&str>,
+        extras: &Extras,
+    ) -> Result<(), SessionError> {
+        if self.direction != Direction::Inbound || self.state != SessionState::Incoming || !(300..700).contains(&status)
+        {
+            return Err(self.invalid(op));
         }
-        let Some(key) = self.invite_key.clone() else { return Err(self.invalid("reject")) };
+        let Some(key) = self.invite_key.clone() else { return Err(self.invalid(op)) };
         let mut resp = self.respond(&self.invite.clone(), status);
         if let Some(r) = reason {
             resp.reason = ByteString::from(r);
         }
+        extras.apply(&mut resp.headers, &mut resp.body);
         self.out.push_back(Out::Response { key, response: resp.clone() });
         self.events.push_back(SessionEvent::Rejected { response: resp.clone(), cause: Cause::from_status(status) });
         self.events.push_back(SessionEvent::Failed { response: Some(resp), cause: Cause::from_status(status) });
@@ -1270,7 +1519,7 @@ impl InviteSession {
         if let Some(b) = sdp_of(Body::of_request(&ack))
             && self.oa == Oa::LocalOffer
         {
-            if self.hooks.apply_answer(&b).is_err() {
+            if self.h_apply(&b).is_err() {
                 self.send_bye(rng);
             }
             self.oa = Oa::Idle;
@@ -1282,9 +1531,10 @@ impl InviteSession {
             self.compact();
             let response = last_2xx.unwrap_or_else(|| Response::new(200));
             self.events.push_back(SessionEvent::Accepted { response, ack: Some(ack) });
-            if self.bye_on_ack {
+            if let Some(spec) = self.bye_on_ack.take() {
                 // `terminate` was asked while we waited for this ACK.
-                let _ = self.bye(None, rng);
+                let reason = spec.reason.as_ref().map(|(c, t)| (*c, t.as_str()));
+                let _ = self.bye_with(reason, &spec.extras, rng);
             }
         } else {
             // The ACK of a re-INVITE of the peer's ends that exchange.
@@ -1390,11 +1640,11 @@ impl InviteSession {
         if let Some(b) = sdp_of(Body::of_request(&req)) {
             match self.oa {
                 Oa::LocalOffer => {
-                    let _ = self.hooks.apply_answer(&b);
+                    let _ = self.h_apply(&b);
                     self.oa = Oa::Idle;
                 }
                 Oa::Idle => {
-                    if let Ok(a) = self.hooks.answer(&b, self.local_hold) {
+                    if let Ok(a) = self.h_answer(&b, self.local_hold) {
                         set_body(&mut r.headers, &mut r.body, Some(&a));
                     }
                 }
@@ -1422,7 +1672,7 @@ impl InviteSession {
         let mut r = self.respond(&req, 200);
         self.with_contact(&mut r.headers);
         match sdp_of(Body::of_request(&req)) {
-            Some(offer) => match self.hooks.answer(&offer, self.local_hold) {
+            Some(offer) => match self.h_answer(&offer, self.local_hold) {
                 Ok(a) => set_body(&mut r.headers, &mut r.body, Some(&a)),
                 Err(code) => {
                     let r = self.respond(&req, code);
@@ -1432,7 +1682,7 @@ impl InviteSession {
             },
             None if req.method == Method::Invite => {
                 // Re-INVITE without offer: we offer in the 2xx, answer in ACK.
-                if let Ok(o) = self.hooks.offer(self.local_hold) {
+                if let Ok(o) = self.h_offer(self.local_hold) {
                     set_body(&mut r.headers, &mut r.body, Some(&o));
                     self.oa = Oa::LocalOffer;
                 }
@@ -1483,6 +1733,16 @@ impl InviteSession {
     /// Sends BYE in a confirmed session; `reason` becomes a `Reason` header
     /// (`SIP;cause=code;text="..."`).
     pub fn bye(&mut self, reason: Option<(u16, &str)>, rng: &mut dyn Rng) -> Result<(), SessionError> {
+        self.bye_with(reason, &Extras::default(), rng)
+    }
+
+    /// [`InviteSession::bye`] with the user's extra headers and body.
+    pub fn bye_with(
+        &mut self,
+        reason: Option<(u16, &str)>,
+        extras: &Extras,
+        rng: &mut dyn Rng,
+    ) -> Result<(), SessionError> {
         if self.state != SessionState::Confirmed {
             return Err(self.invalid("bye"));
         }
@@ -1497,6 +1757,7 @@ impl InviteSession {
             p.push(Param::new("text", String::from_utf8_lossy(&quoted).as_ref()));
             bye.headers.push(Header::Reason(TokenParams { value: ByteString::from_static("SIP"), params: p }));
         }
+        extras.apply(&mut bye.headers, &mut bye.body);
         self.out.push_back(Out::Request { request: bye, purpose: Purpose::Bye });
         self.state = SessionState::Terminating;
         self.dtmf_queue.clear();
@@ -1530,16 +1791,40 @@ impl InviteSession {
     /// SIP.js `terminate`: CANCEL (outbound, unanswered), 480 (inbound,
     /// unanswered), BYE once ACKed (inbound, 2xx sent), BYE (confirmed).
     pub fn terminate(&mut self, rng: &mut dyn Rng) -> Result<(), SessionError> {
+        self.terminate_with(None, None, &Extras::default(), rng)
+    }
+
+    /// SIP.js `terminate(options)`. By state:
+    /// - outbound, no final response yet: CANCEL (the CANCEL is built by
+    ///   the transaction layer from the INVITE, RFC 3261 §9.1: `status`,
+    ///   `reason` and `extras` are not used);
+    /// - inbound, unanswered: a final response `status` (default 480, must
+    ///   be 300-699) with `reason` as its phrase and `extras`;
+    /// - inbound, 2xx sent and no ACK yet: the BYE below, once ACKed;
+    /// - confirmed: BYE, with `Reason: SIP;cause=status;text="reason"`
+    ///   when `status` is given, and `extras`.
+    pub fn terminate_with(
+        &mut self,
+        status: Option<u16>,
+        reason: Option<&str>,
+        extras: &Extras,
+        rng: &mut dyn Rng,
+    ) -> Result<(), SessionError> {
+        let bye_reason = status.map(|c| (c, reason.unwrap_or(sipact_message::default_reason(c))));
         match self.state {
             SessionState::Calling | SessionState::Early if self.direction == Direction::Outbound => self.cancel(),
-            SessionState::Incoming => self.reject(480, None),
+            SessionState::Incoming => match status {
+                Some(s) if !(300..700).contains(&s) => Err(SessionError::InvalidStatus(s)),
+                _ => self.final_failure("terminate", status.unwrap_or(480), reason, extras),
+            },
             SessionState::WaitAck => {
                 // §15: the callee must wait for the ACK (or its timeout,
                 // which sends the BYE itself) before BYE.
-                self.bye_on_ack = true;
+                let reason = bye_reason.map(|(c, t)| (c, t.to_owned()));
+                self.bye_on_ack = Some(ByeSpec { reason, extras: extras.clone() });
                 Ok(())
             }
-            SessionState::Confirmed => self.bye(None, rng),
+            SessionState::Confirmed => self.bye_with(bye_reason, extras, rng),
             _ => Err(self.invalid("terminate")),
         }
     }
@@ -1553,20 +1838,43 @@ impl InviteSession {
         use_update: bool,
         rng: &mut dyn Rng,
     ) -> Result<(), SessionError> {
+        let op = if hold { "hold" } else { "unhold" };
+        self.renegotiate_with(now, op, Some(hold), use_update, false, &[], rng)
+    }
+
+    /// Starts a re-INVITE (or UPDATE with `use_update`). `hold` `Some`
+    /// changes the hold state (hold/unhold), `None` keeps it (SIP.js
+    /// `reinvite`). With `without_sdp` (re-INVITE only) the request has no
+    /// offer: the peer offers in its 2xx and our answer goes in the ACK.
+    /// `extra` headers are added to the request (and to its retry after
+    /// a 491). `op` names the API method in errors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn renegotiate_with(
+        &mut self,
+        now: Instant,
+        op: &'static str,
+        hold: Option<bool>,
+        use_update: bool,
+        without_sdp: bool,
+        extra: &[Header],
+        rng: &mut dyn Rng,
+    ) -> Result<(), SessionError> {
         let _ = now;
-        if self.state != SessionState::Confirmed {
-            return Err(self.invalid(if hold { "hold" } else { "reinvite" }));
+        if self.state != SessionState::Confirmed || without_sdp && use_update {
+            return Err(self.invalid(op));
         }
         if self.reneg.is_some() || self.oa != Oa::Idle || self.reneg_server.is_some() {
             return Err(SessionError::Pending);
         }
         let purpose = if use_update { Purpose::Update } else { Purpose::Reinvite };
-        self.send_reneg(Renegotiation { hold, purpose, refresh: false }, rng)
+        let hold = hold.unwrap_or(self.local_hold);
+        let r = Renegotiation { hold, purpose, refresh: false, without_sdp, extra: extra.to_vec() };
+        self.send_reneg(r, rng)
     }
 
     fn send_reneg(&mut self, r: Renegotiation, rng: &mut dyn Rng) -> Result<(), SessionError> {
         let method = if r.purpose == Purpose::Update { Method::Update } else { Method::Invite };
-        let offer = self.hooks.offer(r.hold).map_err(SessionError::Description)?;
+        let offer = if r.without_sdp { None } else { Some(self.h_offer(r.hold).map_err(SessionError::Description)?) };
         let Some(mut req) = self.in_dialog(method, rng) else { return Err(self.invalid("reinvite")) };
         let contact = self.config.contact.clone();
         req.headers.push(Header::Contact(sipact_message::Contact::Addr(contact)));
@@ -1577,8 +1885,13 @@ impl InviteSession {
             p.push(Param::new("refresher", if self.we_refresh { "uac" } else { "uas" }));
             req.headers.push(Header::SessionExpires(DeltaParams { delta: iv, comment: None, params: p }));
         }
-        set_body(&mut req.headers, &mut req.body, Some(&offer));
-        self.oa = Oa::LocalOffer;
+        for h in &r.extra {
+            req.headers.push(h.clone());
+        }
+        if let Some(offer) = &offer {
+            set_body(&mut req.headers, &mut req.body, Some(offer));
+            self.oa = Oa::LocalOffer;
+        }
         self.reneg = Some(r.clone());
         self.out.push_back(Out::Request { request: req, purpose: r.purpose });
         Ok(())
@@ -1597,6 +1910,19 @@ impl InviteSession {
             }
             return;
         };
+        // A re-INVITE without offer: the 2xx carries the peer's offer, our
+        // answer goes in the ACK (RFC 3261 §14.1).
+        let mut ack_body = None;
+        let mut bad_offer = false;
+        if r.without_sdp && (200..300).contains(&status) {
+            match sdp_of(Body::of_response(&resp)) {
+                Some(offer) => match self.h_answer(&offer, r.hold) {
+                    Ok(a) => ack_body = Some(a),
+                    Err(_) => bad_offer = true,
+                },
+                None => bad_offer = true,
+            }
+        }
         if purpose == Purpose::Reinvite {
             // ACK every final response to the re-INVITE: the layer ACKs non-2xx;
             // we ACK the 2xx.
@@ -1604,18 +1930,33 @@ impl InviteSession {
                 let seq = resp.headers.cseq().map(|c| c.seq);
                 let via = self.via(rng);
                 if let Some(d) = self.dialog.as_mut() {
-                    let ack = d.request(Method::Ack, via, seq);
+                    let mut ack = d.request(Method::Ack, via, seq);
+                    set_body(&mut ack.headers, &mut ack.body, ack_body.as_ref());
                     self.last_ack_seq = seq;
+                    self.reneg_ack = seq.zip(ack_body);
                     self.out.push_back(Out::Ack { request: ack });
                 }
             }
+        }
+        if bad_offer {
+            // No usable offer in the 2xx: the ACK went out without an
+            // answer; the session cannot go on (§14.1 leaves only BYE).
+            if let Some(d) = self.dialog.as_mut() {
+                d.on_response(&Method::Invite, &resp);
+            }
+            self.oa = Oa::Idle;
+            self.send_bye_reason(rng, 488);
+            self.end(Cause::BadMediaDescription);
+            return;
         }
         if (200..300).contains(&status) {
             if let Some(d) = self.dialog.as_mut() {
                 d.on_response(&if purpose == Purpose::Update { Method::Update } else { Method::Invite }, &resp);
             }
-            if let Some(b) = sdp_of(Body::of_response(&resp)) {
-                let _ = self.hooks.apply_answer(&b);
+            if !r.without_sdp
+                && let Some(b) = sdp_of(Body::of_response(&resp))
+            {
+                let _ = self.h_apply(&b);
             }
             self.oa = Oa::Idle;
             if let Some(se) = resp.headers.session_expires() {
@@ -1658,6 +1999,18 @@ impl InviteSession {
     /// Queues DTMF tones sent by INFO (`application/dtmf-relay`), one INFO
     /// per tone, `gap` ms apart; `,` pauses 2 s.
     pub fn dtmf(&mut self, now: Instant, tones: &str, duration: u32, gap: u32) -> Result<(), SessionError> {
+        self.dtmf_with(now, tones, duration, gap, &[])
+    }
+
+    /// [`InviteSession::dtmf`] with extra headers on every INFO.
+    pub fn dtmf_with(
+        &mut self,
+        now: Instant,
+        tones: &str,
+        duration: u32,
+        gap: u32,
+        extra: &[Header],
+    ) -> Result<(), SessionError> {
         if self.state != SessionState::Confirmed {
             return Err(self.invalid("dtmf"));
         }
@@ -1674,8 +2027,9 @@ impl InviteSession {
             }
         }
         let idle = self.dtmf_queue.is_empty();
+        let extra = Arc::new(extra.to_vec());
         for c in tones.chars() {
-            self.dtmf_queue.push_back((c.to_ascii_uppercase(), duration, gap));
+            self.dtmf_queue.push_back(Tone { tone: c.to_ascii_uppercase(), duration, gap, extra: extra.clone() });
         }
         if idle {
             self.arm(STimer::Dtmf, now);
@@ -1684,12 +2038,15 @@ impl InviteSession {
     }
 
     fn next_dtmf(&mut self, now: Instant, rng: &mut dyn Rng) {
-        let Some((tone, duration, gap)) = self.dtmf_queue.pop_front() else { return };
+        let Some(Tone { tone, duration, gap, extra }) = self.dtmf_queue.pop_front() else { return };
         if tone == ',' {
             self.arm(STimer::Dtmf, now + Duration::from_secs(2));
             return;
         }
         if let Some(mut info) = self.in_dialog(Method::Info, rng) {
+            for h in extra.iter() {
+                info.headers.push(h.clone());
+            }
             info.headers.push(Header::ContentType(MediaType::new("application", "dtmf-relay")));
             info.body = Bytes::from(format!("Signal={tone}\r\nDuration={duration}\r\n"));
             self.events.push_back(SessionEvent::Dtmf { request: info.clone(), tone, duration, outgoing: true });
@@ -1714,6 +2071,17 @@ impl InviteSession {
     /// Sends REFER: blind (`replaces` None) or attended, with the dialog to
     /// replace put in the Refer-To URI as a `Replaces` header (RFC 3891 §5).
     pub fn refer(&mut self, target: Uri, replaces: Option<&DialogId>, rng: &mut dyn Rng) -> Result<(), SessionError> {
+        self.refer_with(target, replaces, &[], rng)
+    }
+
+    /// [`InviteSession::refer`] with extra headers on the REFER.
+    pub fn refer_with(
+        &mut self,
+        target: Uri,
+        replaces: Option<&DialogId>,
+        extra: &[Header],
+        rng: &mut dyn Rng,
+    ) -> Result<(), SessionError> {
         if self.state != SessionState::Confirmed {
             return Err(self.invalid("refer"));
         }
@@ -1735,6 +2103,9 @@ impl InviteSession {
         }
         let contact = self.config.contact.clone();
         refer.headers.push(Header::Contact(sipact_message::Contact::Addr(contact)));
+        for h in extra {
+            refer.headers.push(h.clone());
+        }
         self.out.push_back(Out::Request { request: refer, purpose: Purpose::Refer });
         Ok(())
     }
@@ -1830,7 +2201,7 @@ impl InviteSession {
                 STimer::Refresh => {
                     if self.state == SessionState::Confirmed && self.reneg.is_none() && self.oa == Oa::Idle {
                         let purpose = if self.config.refresh_with_update { Purpose::Update } else { Purpose::Reinvite };
-                        let r = Renegotiation { hold: self.local_hold, purpose, refresh: true };
+                        let r = Renegotiation::plain(self.local_hold, purpose, true);
                         let _ = self.send_reneg(r, rng);
                     } else if self.state == SessionState::Confirmed {
                         self.arm(STimer::Refresh, now + Duration::from_secs(1));

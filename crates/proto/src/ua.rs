@@ -17,7 +17,7 @@ use crate::dialog::DialogId;
 use crate::rand::Rng;
 use crate::register::{RegEvent, RegState, Registration};
 use crate::session::{
-    Body, Cause, DescriptionHooks, Direction, InviteSession, Out, Purpose, Rel100, SessionConfig, SessionError,
+    Body, Cause, DescriptionHooks, Direction, Extras, InviteSession, Out, Purpose, Rel100, SessionConfig, SessionError,
     SessionEvent, SessionState,
 };
 use crate::transaction::{TransactionLayer, Transmit, TxConfig, TxEvent, TxKey, local_via};
@@ -212,6 +212,18 @@ pub enum UaEvent {
         session: u64,
         /// The event.
         event: SessionEvent,
+    },
+    /// A session sent or received a session description: the last ones
+    /// each way, as [`InviteSession::local_description`] and
+    /// [`InviteSession::remote_description`] give them. Queued before the
+    /// session events that follow the exchange (an `Accepted` included).
+    Descriptions {
+        /// The session.
+        session: u64,
+        /// The last description we sent.
+        local: Option<Body>,
+        /// The last description we received.
+        remote: Option<Body>,
     },
     /// Registration news.
     Registration(RegEvent),
@@ -486,14 +498,85 @@ impl UserAgentCore {
         self.with_session(now, id, |s, _| s.accept(now))
     }
 
+    /// Accepts an inbound session with extra headers and/or a body of
+    /// the user's (see [`InviteSession::accept_with`]).
+    pub fn accept_with(&mut self, now: Instant, id: u64, extras: &Extras) -> Result<(), UaError> {
+        self.with_session(now, id, |s, _| s.accept_with(now, extras))
+    }
+
     /// Rejects an inbound session.
     pub fn reject(&mut self, now: Instant, id: u64, status: u16) -> Result<(), UaError> {
         self.with_session(now, id, |s, _| s.reject(status, None))
     }
 
+    /// Rejects an inbound session with a reason phrase, extra headers and
+    /// a body.
+    pub fn reject_with(
+        &mut self,
+        now: Instant,
+        id: u64,
+        status: u16,
+        reason: Option<&str>,
+        extras: &Extras,
+    ) -> Result<(), UaError> {
+        self.with_session(now, id, |s, _| s.reject_with(status, reason, extras))
+    }
+
+    /// Sends any response to an inbound INVITE (see [`InviteSession::reply`]).
+    pub fn reply(
+        &mut self,
+        now: Instant,
+        id: u64,
+        status: u16,
+        reason: Option<&str>,
+        extras: &Extras,
+    ) -> Result<(), UaError> {
+        self.with_session(now, id, |s, rng| s.reply(now, status, reason, extras, rng))
+    }
+
     /// Hangs up a confirmed session.
     pub fn bye(&mut self, now: Instant, id: u64) -> Result<(), UaError> {
         self.with_session(now, id, |s, rng| s.bye(None, rng))
+    }
+
+    /// Hangs up a confirmed session with a `Reason` header (cause and
+    /// text), extra headers and a body.
+    pub fn bye_with(
+        &mut self,
+        now: Instant,
+        id: u64,
+        reason: Option<(u16, &str)>,
+        extras: &Extras,
+    ) -> Result<(), UaError> {
+        self.with_session(now, id, |s, rng| s.bye_with(reason, extras, rng))
+    }
+
+    /// SIP.js `terminate(options)` (see [`InviteSession::terminate_with`]).
+    pub fn terminate_with(
+        &mut self,
+        now: Instant,
+        id: u64,
+        status: Option<u16>,
+        reason: Option<&str>,
+        extras: &Extras,
+    ) -> Result<(), UaError> {
+        self.with_session(now, id, |s, rng| s.terminate_with(status, reason, extras, rng))
+    }
+
+    /// A re-INVITE (or UPDATE) with a fresh offer, or a re-INVITE without
+    /// offer (see [`InviteSession::renegotiate_with`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn renegotiate_with(
+        &mut self,
+        now: Instant,
+        id: u64,
+        op: &'static str,
+        hold: Option<bool>,
+        use_update: bool,
+        without_sdp: bool,
+        extra: &[Header],
+    ) -> Result<(), UaError> {
+        self.with_session(now, id, |s, rng| s.renegotiate_with(now, op, hold, use_update, without_sdp, extra, rng))
     }
 
     /// Cancels an outbound session.
@@ -517,6 +600,19 @@ impl UserAgentCore {
         self.with_session(now, id, |s, _| s.dtmf(now, tones, duration, gap))
     }
 
+    /// Sends DTMF tones by INFO with extra headers on each.
+    pub fn dtmf_with(
+        &mut self,
+        now: Instant,
+        id: u64,
+        tones: &str,
+        duration: u32,
+        gap: u32,
+        extra: &[Header],
+    ) -> Result<(), UaError> {
+        self.with_session(now, id, |s, _| s.dtmf_with(now, tones, duration, gap, extra))
+    }
+
     /// Sends an INFO with `body`.
     pub fn info(&mut self, now: Instant, id: u64, body: Body) -> Result<(), UaError> {
         self.with_session(now, id, |s, rng| s.info(body, rng))
@@ -525,6 +621,18 @@ impl UserAgentCore {
     /// Transfers the peer of `id` to `target` (blind), or to the peer of
     /// session `replaces` (attended, RFC 3891).
     pub fn refer(&mut self, now: Instant, id: u64, target: &str, replaces: Option<u64>) -> Result<(), UaError> {
+        self.refer_with(now, id, target, replaces, &[])
+    }
+
+    /// [`UserAgentCore::refer`] with extra headers on the REFER.
+    pub fn refer_with(
+        &mut self,
+        now: Instant,
+        id: u64,
+        target: &str,
+        replaces: Option<u64>,
+        extra: &[Header],
+    ) -> Result<(), UaError> {
         let uri = Uri::parse(target).map_err(|_| UaError::InvalidTarget(target.to_owned()))?;
         let rep: Option<DialogId> = match replaces {
             Some(r) => Some(
@@ -532,7 +640,7 @@ impl UserAgentCore {
             ),
             None => None,
         };
-        self.with_session(now, id, |s, rng| s.refer(uri, rep.as_ref(), rng))
+        self.with_session(now, id, |s, rng| s.refer_with(uri, rep.as_ref(), extra, rng))
     }
 
     /// Accepts the transfer asked by the REFER received in session `id`:
@@ -745,6 +853,11 @@ impl UserAgentCore {
             let Some(s) = self.sessions.get_mut(&id) else { return };
             if let Some(out) = s.poll_out() {
                 self.execute(now, id, out);
+                continue;
+            }
+            if s.take_description_change() {
+                let (local, remote) = (s.local_description().cloned(), s.remote_description().cloned());
+                self.events.push_back(UaEvent::Descriptions { session: id, local, remote });
                 continue;
             }
             if let Some(ev) = s.poll_event() {
