@@ -361,6 +361,9 @@ impl<H: SessionDescriptionHandler> DescriptionHooks for HandlerHooks<H> {
 
     fn apply_answer(&mut self, answer: &Body) -> Result<(), u16> {
         let d = self.description(answer).map_err(|e| e.status())?;
+        if self.handler.signaling_state() != SignalingState::HaveLocalOffer {
+            return Err(HandlerError::OfferAnswer(OfferAnswerError::NoOfferPending).status());
+        }
         let hold = self.handler.is_on_hold();
         self.handler.set_description(&d, &DescriptionOptions { hold }, &self.incoming).map_err(|e| e.status())
     }
