@@ -71,7 +71,7 @@ async fn run() -> Result<(), BoxError> {
         }
     }
     println!("call up at {:?}", call.start_time());
-    call.dtmf("42", DtmfOptions { duration: 100, inter_tone_gap: 100 }).await?;
+    call.dtmf("42", DtmfOptions { duration: 100, inter_tone_gap: 100, ..Default::default() }).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     call.bye().await?;
     while let Some(e) = timeout(wait, events.next()).await? {

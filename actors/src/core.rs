@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
 use actix::prelude::*;
-use sipact_message::{Method, Request};
+use sipact_message::{Header, Method, Request};
 use sipact_proto::register::RegEvent;
-use sipact_proto::session::{Body, SessionEvent};
+use sipact_proto::session::{Body, Extras, SessionEvent};
 use sipact_proto::ua::{InviteOptions, UaEvent, UserAgentCore};
 use sipact_proto::{Direction, UaError};
 use tokio::sync::{mpsc, oneshot};
@@ -35,20 +35,68 @@ pub enum SessionCmd {
     Accept,
     /// Reject with a status.
     Reject(u16),
-    /// BYE.
-    Bye,
+    /// Any response to the INVITE (SIP.js `reply`).
+    Reply {
+        /// Status, 101-699.
+        status: u16,
+        /// Reason phrase instead of the default one.
+        reason: Option<String>,
+        /// Extra headers and body.
+        extras: Extras,
+    },
+    /// BYE, with a `Reason` header (cause, text) and extras.
+    Bye {
+        /// Cause and text of the `Reason` header.
+        reason: Option<(u16, String)>,
+        /// Extra headers and body.
+        extras: Extras,
+    },
     /// CANCEL.
     Cancel,
     /// SIP.js terminate.
-    Terminate,
-    /// Hold (true) or unhold, by UPDATE when the flag is set.
-    Hold(bool, bool),
-    /// DTMF by INFO: tones, duration, gap.
-    Dtmf(String, u32, u32),
+    Terminate {
+        /// Final status (unanswered inbound) or `Reason` cause (BYE).
+        status: Option<u16>,
+        /// Reason phrase or `Reason` text.
+        reason: Option<String>,
+        /// Extra headers and body.
+        extras: Extras,
+    },
+    /// A re-INVITE or UPDATE: hold, unhold, or a fresh offer.
+    Renegotiate {
+        /// The API method (`hold`, `unhold`, `reinvite`).
+        op: &'static str,
+        /// The hold state to ask for (`None` keeps it).
+        hold: Option<bool>,
+        /// UPDATE instead of re-INVITE.
+        use_update: bool,
+        /// A re-INVITE without offer.
+        without_sdp: bool,
+        /// Extra headers.
+        extra: Vec<Header>,
+    },
+    /// DTMF by INFO.
+    Dtmf {
+        /// The tones.
+        tones: String,
+        /// Tone duration in ms.
+        duration: u32,
+        /// Gap in ms.
+        gap: u32,
+        /// Extra headers on each INFO.
+        extra: Vec<Header>,
+    },
     /// INFO with a body.
     Info(Body),
     /// REFER to a URI, attended when a session id is given.
-    Refer(String, Option<u64>),
+    Refer {
+        /// The Refer-To URI.
+        target: String,
+        /// The session whose dialog the target replaces (attended).
+        replaces: Option<u64>,
+        /// Extra headers.
+        extra: Vec<Header>,
+    },
 }
 
 impl SessionCmd {
@@ -59,14 +107,14 @@ impl SessionCmd {
             SessionCmd::Progress { .. } => "progress",
             SessionCmd::Accept => "accept",
             SessionCmd::Reject(_) => "reject",
-            SessionCmd::Bye => "bye",
+            SessionCmd::Reply { .. } => "reply",
+            SessionCmd::Bye { .. } => "bye",
             SessionCmd::Cancel => "cancel",
-            SessionCmd::Terminate => "terminate",
-            SessionCmd::Hold(true, _) => "hold",
-            SessionCmd::Hold(false, _) => "unhold",
-            SessionCmd::Dtmf(..) => "dtmf",
+            SessionCmd::Terminate { .. } => "terminate",
+            SessionCmd::Renegotiate { op, .. } => op,
+            SessionCmd::Dtmf { .. } => "dtmf",
             SessionCmd::Info(_) => "info",
-            SessionCmd::Refer(..) => "refer",
+            SessionCmd::Refer { .. } => "refer",
         }
     }
 }
@@ -180,7 +228,7 @@ pub struct CoreActor {
     core: UserAgentCore,
     registry: Addr<TransportRegistry>,
     timer: Option<(Instant, SpawnHandle)>,
-    sessions: HashMap<u64, Addr<SessionActor>>,
+    sessions: HashMap<u64, (Addr<SessionActor>, SessionInfo)>,
     incoming: Vec<mpsc::UnboundedSender<SessionInfo>>,
     reg_subs: Vec<mpsc::UnboundedSender<RegEvent>>,
     pending: HashMap<u64, oneshot::Sender<u16>>,
@@ -277,6 +325,7 @@ impl CoreActor {
         let s = self.core.session(id);
         let request = s.map(|s| s.request().clone());
         let local_tag = s.map(|s| s.local_tag().to_owned());
+        let descriptions = s.map(|s| (s.local_description().cloned(), s.remote_description().cloned()));
         let span = tracing::debug_span!(
             "session",
             id,
@@ -287,8 +336,11 @@ impl CoreActor {
         span.in_scope(|| tracing::debug!("session started"));
         self.spans.insert(id, span);
         let info = SessionInfo::new(id, direction, request, local_tag, ctx.address());
+        if let Some((local, remote)) = descriptions {
+            info.set_descriptions(local, remote);
+        }
         let actor = SessionActor::new(info.clone()).start();
-        self.sessions.insert(id, actor);
+        self.sessions.insert(id, (actor, info.clone()));
         info
     }
 
@@ -353,7 +405,7 @@ impl CoreActor {
                 }
             }
             UaEvent::Session { session, event } => {
-                if let Some(a) = self.sessions.get(&session) {
+                if let Some((a, _)) = self.sessions.get(&session) {
                     let last = matches!(event, SessionEvent::Terminated { .. });
                     self.span(session).in_scope(|| tracing::debug!(event = event_name(&event), "session event"));
                     if last {
@@ -363,6 +415,13 @@ impl CoreActor {
                     if last {
                         self.sessions.remove(&session);
                     }
+                }
+            }
+            UaEvent::Descriptions { session, local, remote } => {
+                // Written at once: whoever sees the events that follow the
+                // exchange finds the descriptions already there.
+                if let Some((_, info)) = self.sessions.get(&session) {
+                    info.set_descriptions(local, remote);
                 }
             }
             UaEvent::Registration(r) => self.reg_subs.retain(|tx| tx.send(r.clone()).is_ok()),
@@ -453,13 +512,24 @@ impl Handler<Command> for CoreActor {
             }
             SessionCmd::Accept => self.core.accept(now, id),
             SessionCmd::Reject(s) => self.core.reject(now, id, s),
-            SessionCmd::Bye => self.core.bye(now, id),
+            SessionCmd::Reply { status, reason, extras } => {
+                self.core.reply(now, id, status, reason.as_deref(), &extras)
+            }
+            SessionCmd::Bye { reason, extras } => {
+                self.core.bye_with(now, id, reason.as_ref().map(|(c, t)| (*c, t.as_str())), &extras)
+            }
             SessionCmd::Cancel => self.core.cancel(now, id),
-            SessionCmd::Terminate => self.core.terminate(now, id),
-            SessionCmd::Hold(h, u) => self.core.hold(now, id, h, u),
-            SessionCmd::Dtmf(t, d, g) => self.core.dtmf(now, id, &t, d, g),
+            SessionCmd::Terminate { status, reason, extras } => {
+                self.core.terminate_with(now, id, status, reason.as_deref(), &extras)
+            }
+            SessionCmd::Renegotiate { op, hold, use_update, without_sdp, extra } => {
+                self.core.renegotiate_with(now, id, op, hold, use_update, without_sdp, &extra)
+            }
+            SessionCmd::Dtmf { tones, duration, gap, extra } => {
+                self.core.dtmf_with(now, id, &tones, duration, gap, &extra)
+            }
             SessionCmd::Info(b) => self.core.info(now, id, b),
-            SessionCmd::Refer(t, r) => self.core.refer(now, id, &t, r),
+            SessionCmd::Refer { target, replaces, extra } => self.core.refer_with(now, id, &target, replaces, &extra),
         };
         self.pump(ctx);
         r

@@ -27,9 +27,13 @@ pub mod session;
 pub mod transport;
 pub mod ua;
 
-pub use session::{DtmfOptions, ProgressOptions, Session, SessionEvents};
+pub use session::{
+    ByeOptions, DescriptionHandler, DtmfOptions, HoldOptions, ProgressOptions, ReferOptions, ReinviteOptions,
+    ReplyOptions, Session, SessionEvents, TerminateOptions, extra_header,
+};
 pub use sipact_media as media;
 pub use sipact_proto as proto;
+pub use sipact_proto::session::Body;
 pub use sipact_proto::ua::InviteOptions;
 pub use sipact_proto::{Cause, SessionEvent, UaError};
 pub use ua::{Incoming, StartError, UaConfig, UserAgent};

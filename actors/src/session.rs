@@ -4,6 +4,21 @@
 //! time, identities, the application's data, the event history) and fans
 //! the session's events out, in order, to every subscriber. Commands go to
 //! the protocol core, which owns the INVITE-session state machine.
+//!
+//! ## Options
+//!
+//! Every method whose SIP.js counterpart takes options has an option
+//! struct implementing `Default` ([`ReplyOptions`], [`ByeOptions`],
+//! [`TerminateOptions`], [`HoldOptions`], [`ReinviteOptions`],
+//! [`ReferOptions`], [`DtmfOptions`], [`ProgressOptions`]). The simple
+//! methods stay (`bye()`, `terminate()`, `hold()`, `unhold()`,
+//! `refer(target)`...) and use the defaults; their `*_with(opts)` variants
+//! (`bye_with`, `terminate_with`, `hold_with`, `unhold_with`, `refer_with`,
+//! `refer_session_with`) take the struct. Methods that always took options
+//! (`progress`, `dtmf`, `reply`, `reinvite`) take the struct directly.
+//! SIP.js `extraHeaders` are typed [`Header`]s (build any header with
+//! [`extra_header`]); a SIP.js `body` string with its Content-Type in
+//! `extraHeaders` is a [`Body`], which carries its type.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -13,13 +28,14 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::SystemTime;
 
 use actix::prelude::*;
-use sipact_message::{Method, NameAddr, Request};
-use sipact_proto::session::{Body, SessionEvent};
+use sipact_message::{Header, Method, NameAddr, RawHeader, Request};
+use sipact_proto::session::{Body, Extras, SessionEvent};
 use sipact_proto::{Direction, SessionError, UaError};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 
 use crate::core::{Command, CoreActor, FollowRefer, SessionCmd};
+use crate::ua::UserAgent;
 
 /// A session event with the wall-clock time it was seen.
 #[derive(Debug, Clone, Message)]
@@ -40,6 +56,8 @@ struct Shared {
     recipients: Vec<Recipient<Deliver>>,
     data: HashMap<TypeId, Box<dyn Any + Send>>,
     terminated: bool,
+    local_description: Option<Body>,
+    remote_description: Option<Body>,
 }
 
 /// What identifies a session and reaches its actors; the core hands these
@@ -68,6 +86,14 @@ impl SessionInfo {
 
     pub(crate) fn set_replaces(&mut self, r: Option<u64>) {
         self.replaces = r;
+    }
+
+    /// Records the last descriptions sent and received.
+    pub(crate) fn set_descriptions(&self, local: Option<Body>, remote: Option<Body>) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.local_description = local;
+            s.remote_description = remote;
+        }
     }
 }
 
@@ -150,17 +176,149 @@ impl Default for ProgressOptions {
 }
 
 /// Options of `dtmf` (SIP.js defaults: 100 ms tones, 500 ms gaps).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DtmfOptions {
     /// Tone duration in ms.
     pub duration: u32,
     /// Gap between tones in ms.
     pub inter_tone_gap: u32,
+    /// Extra headers on each INFO.
+    pub extra_headers: Vec<Header>,
 }
 
 impl Default for DtmfOptions {
     fn default() -> Self {
-        DtmfOptions { duration: 100, inter_tone_gap: 500 }
+        DtmfOptions { duration: 100, inter_tone_gap: 500, extra_headers: Vec::new() }
+    }
+}
+
+/// Options of `reply` (SIP.js `reply(options)`): any response to the
+/// INVITE of an inbound session.
+#[derive(Debug, Clone)]
+pub struct ReplyOptions {
+    /// Status code, 101-699 (default 180).
+    pub status: u16,
+    /// Reason phrase (default: the standard one for `status`).
+    pub reason_phrase: Option<String>,
+    /// Extra headers.
+    pub extra_headers: Vec<Header>,
+    /// A body of our own. An `application/sdp` body takes the place of
+    /// the description handler's answer (or offer); without one, a 2xx
+    /// carries the handler's description as `accept` does.
+    pub body: Option<Body>,
+}
+
+impl ReplyOptions {
+    /// A reply with `status` and nothing else.
+    pub fn new(status: u16) -> Self {
+        ReplyOptions { status, reason_phrase: None, extra_headers: Vec::new(), body: None }
+    }
+}
+
+impl Default for ReplyOptions {
+    fn default() -> Self {
+        ReplyOptions::new(180)
+    }
+}
+
+/// Options of `bye_with` (SIP.js `bye(options)`).
+#[derive(Debug, Clone, Default)]
+pub struct ByeOptions {
+    /// With it, the BYE carries `Reason: SIP;cause=<code>;text="<phrase>"`.
+    pub status_code: Option<u16>,
+    /// The `text` of the `Reason` header (default: the standard phrase of
+    /// `status_code`; unused without `status_code`).
+    pub reason_phrase: Option<String>,
+    /// Extra headers.
+    pub extra_headers: Vec<Header>,
+    /// A body, with its type.
+    pub body: Option<Body>,
+}
+
+/// Options of `terminate_with` (SIP.js `terminate(options)`).
+///
+/// Unanswered inbound session: `status_code` (default 480, 300-699) and
+/// `reason_phrase` make the final response, which carries the extra
+/// headers and body. Answered or confirmed session: as [`ByeOptions`] on
+/// the BYE. Outbound session not yet answered: a CANCEL, built from the
+/// INVITE by the transaction layer (RFC 3261 §9.1); the options are not
+/// used.
+#[derive(Debug, Clone, Default)]
+pub struct TerminateOptions {
+    /// Final status (unanswered inbound) or `Reason` cause (BYE).
+    pub status_code: Option<u16>,
+    /// Reason phrase, or the `Reason` text.
+    pub reason_phrase: Option<String>,
+    /// Extra headers.
+    pub extra_headers: Vec<Header>,
+    /// A body, with its type.
+    pub body: Option<Body>,
+}
+
+/// Options of `hold_with` and `unhold_with`.
+#[derive(Debug, Clone, Default)]
+pub struct HoldOptions {
+    /// Extra headers on the re-INVITE or UPDATE.
+    pub extra_headers: Vec<Header>,
+    /// UPDATE (RFC 3311) instead of re-INVITE.
+    pub use_update: bool,
+}
+
+/// Options of `reinvite` (SIP.js `reinvite(options)`).
+#[derive(Debug, Clone, Default)]
+pub struct ReinviteOptions {
+    /// No offer in the re-INVITE: the peer offers in its 2xx and our
+    /// answer goes in the ACK (SIP.js `inviteWithoutSdp`).
+    pub without_sdp: bool,
+    /// Extra headers.
+    pub extra_headers: Vec<Header>,
+}
+
+/// Options of `refer_with` and `refer_session_with`.
+#[derive(Debug, Clone, Default)]
+pub struct ReferOptions {
+    /// Extra headers on the REFER.
+    pub extra_headers: Vec<Header>,
+}
+
+/// A header for the `extra_headers` of the options, as written
+/// (`extra_header("X-Foo", "foo")`). Known headers are sent as they are
+/// too; they are not parsed.
+pub fn extra_header(name: &str, value: &str) -> Header {
+    Header::Other(RawHeader { name: name.into(), value: value.into() })
+}
+
+/// A read-only view of a session's descriptions: the last one we sent
+/// and the last one we received (SIP.js `sessionDescriptionHandler`, for
+/// now without media). Read live: the values follow the session.
+///
+/// Media handlers (WebRTC through str0m, plain RTP, "no media") and
+/// `UaConfig::description_handler_factory` arrive with a later issue;
+/// until then a UA started with [`UserAgent::start`] describes audio it
+/// does not send, and [`UserAgent::start_with`] takes other hooks.
+#[derive(Clone)]
+pub struct DescriptionHandler {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl std::fmt::Debug for DescriptionHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DescriptionHandler")
+            .field("local", &self.local_description().is_some())
+            .field("remote", &self.remote_description().is_some())
+            .finish()
+    }
+}
+
+impl DescriptionHandler {
+    /// The last session description we sent (offer or answer).
+    pub fn local_description(&self) -> Option<Body> {
+        self.shared.lock().ok()?.local_description.clone()
+    }
+
+    /// The last session description we received (offer or answer).
+    pub fn remote_description(&self) -> Option<Body> {
+        self.shared.lock().ok()?.remote_description.clone()
     }
 }
 
@@ -174,9 +332,11 @@ fn with_tag(mut a: NameAddr, tag: Option<&str>) -> NameAddr {
 }
 
 /// A SIP.js `Session`: a cloneable, `Send` handle usable from any task.
+/// See the [module documentation](self) for how options are passed.
 #[derive(Clone)]
 pub struct Session {
     info: SessionInfo,
+    ua: UserAgent,
 }
 
 impl std::fmt::Debug for Session {
@@ -186,8 +346,22 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn from_info(info: SessionInfo) -> Self {
-        Session { info }
+    pub(crate) fn from_info(info: SessionInfo, ua: UserAgent) -> Self {
+        Session { info, ua }
+    }
+
+    /// The user agent the session belongs to (SIP.js `ua`).
+    pub fn ua(&self) -> UserAgent {
+        self.ua.clone()
+    }
+
+    /// A read-only view of the session's descriptions, the last sent and
+    /// the last received (SIP.js `sessionDescriptionHandler`; see
+    /// [`DescriptionHandler`]). They are up to date when the event that
+    /// follows their exchange (`Progress`, `Accepted`, `HoldChanged`,
+    /// `Reinvited`...) is delivered.
+    pub fn description_handler(&self) -> DescriptionHandler {
+        DescriptionHandler { shared: self.info.shared.clone() }
     }
 
     /// The session's number within its user agent.
@@ -352,7 +526,20 @@ impl Session {
         self.cmd(SessionCmd::Reject(status)).await
     }
 
-    /// Outbound: CANCEL.
+    /// Inbound: sends any response to the INVITE (SIP.js `reply`). A
+    /// provisional is sent as `progress` sends it; a 2xx accepts the
+    /// session (`Accepted` once the ACK comes); a 3xx-6xx ends it as
+    /// `reject` does (`Rejected`, `Failed`, `Terminated`). A status
+    /// outside 101-699 fails with `SessionError::InvalidStatus`.
+    pub async fn reply(&self, opts: ReplyOptions) -> Result<(), UaError> {
+        self.only(Direction::Inbound, "reply")?;
+        let extras = Extras { headers: opts.extra_headers, body: opts.body };
+        self.cmd(SessionCmd::Reply { status: opts.status, reason: opts.reason_phrase, extras }).await
+    }
+
+    /// Outbound: CANCEL. If the 2xx crosses it, the call is ACKed and hung
+    /// up at once: the events are then `Accepted`, `Bye` (the BYE we
+    /// sent), `Terminated` with `Cause::Canceled`.
     pub async fn cancel(&self) -> Result<(), UaError> {
         self.only(Direction::Outbound, "cancel")?;
         self.cmd(SessionCmd::Cancel).await
@@ -360,27 +547,71 @@ impl Session {
 
     /// BYE in a confirmed session.
     pub async fn bye(&self) -> Result<(), UaError> {
-        self.cmd(SessionCmd::Bye).await
+        self.bye_with(ByeOptions::default()).await
+    }
+
+    /// BYE in a confirmed session, with a `Reason` header, extra headers
+    /// and a body (see [`ByeOptions`]).
+    pub async fn bye_with(&self, opts: ByeOptions) -> Result<(), UaError> {
+        let reason = opts.status_code.map(|c| (c, reason_text(c, opts.reason_phrase)));
+        let extras = Extras { headers: opts.extra_headers, body: opts.body };
+        self.cmd(SessionCmd::Bye { reason, extras }).await
     }
 
     /// SIP.js `terminate`: CANCEL, a 480, or a BYE depending on the state.
     pub async fn terminate(&self) -> Result<(), UaError> {
-        self.cmd(SessionCmd::Terminate).await
+        self.terminate_with(TerminateOptions::default()).await
+    }
+
+    /// SIP.js `terminate(options)` (see [`TerminateOptions`]).
+    pub async fn terminate_with(&self, opts: TerminateOptions) -> Result<(), UaError> {
+        let extras = Extras { headers: opts.extra_headers, body: opts.body };
+        self.cmd(SessionCmd::Terminate { status: opts.status_code, reason: opts.reason_phrase, extras }).await
     }
 
     /// Holds the peer (re-INVITE with a `sendonly` offer).
     pub async fn hold(&self) -> Result<(), UaError> {
-        self.cmd(SessionCmd::Hold(true, false)).await
+        self.hold_with(HoldOptions::default()).await
+    }
+
+    /// Holds the peer, by re-INVITE or UPDATE, with extra headers.
+    pub async fn hold_with(&self, opts: HoldOptions) -> Result<(), UaError> {
+        self.renegotiate("hold", Some(true), opts.use_update, false, opts.extra_headers).await
     }
 
     /// Takes the peer off hold.
     pub async fn unhold(&self) -> Result<(), UaError> {
-        self.cmd(SessionCmd::Hold(false, false)).await
+        self.unhold_with(HoldOptions::default()).await
+    }
+
+    /// Takes the peer off hold, by re-INVITE or UPDATE, with extra headers.
+    pub async fn unhold_with(&self, opts: HoldOptions) -> Result<(), UaError> {
+        self.renegotiate("unhold", Some(false), opts.use_update, false, opts.extra_headers).await
+    }
+
+    /// A re-INVITE with a fresh offer (the hold state unchanged), or
+    /// without one (`without_sdp`: the peer offers in its 2xx, our answer
+    /// goes in the ACK). A failure is reported as `RenegotiationFailed`;
+    /// success has no event of its own.
+    pub async fn reinvite(&self, opts: ReinviteOptions) -> Result<(), UaError> {
+        self.renegotiate("reinvite", None, false, opts.without_sdp, opts.extra_headers).await
+    }
+
+    async fn renegotiate(
+        &self,
+        op: &'static str,
+        hold: Option<bool>,
+        use_update: bool,
+        without_sdp: bool,
+        extra: Vec<Header>,
+    ) -> Result<(), UaError> {
+        self.cmd(SessionCmd::Renegotiate { op, hold, use_update, without_sdp, extra }).await
     }
 
     /// Sends DTMF tones by INFO, one per tone.
     pub async fn dtmf(&self, tones: &str, opts: DtmfOptions) -> Result<(), UaError> {
-        self.cmd(SessionCmd::Dtmf(tones.to_owned(), opts.duration, opts.inter_tone_gap)).await
+        let DtmfOptions { duration, inter_tone_gap: gap, extra_headers: extra } = opts;
+        self.cmd(SessionCmd::Dtmf { tones: tones.to_owned(), duration, gap, extra }).await
     }
 
     /// Sends an INFO with any body.
@@ -390,13 +621,25 @@ impl Session {
 
     /// Blind transfer of the peer to `target`.
     pub async fn refer(&self, target: &str) -> Result<(), UaError> {
-        self.cmd(SessionCmd::Refer(target.to_owned(), None)).await
+        self.refer_with(target, ReferOptions::default()).await
+    }
+
+    /// Blind transfer with extra headers on the REFER.
+    pub async fn refer_with(&self, target: &str, opts: ReferOptions) -> Result<(), UaError> {
+        self.cmd(SessionCmd::Refer { target: target.to_owned(), replaces: None, extra: opts.extra_headers }).await
     }
 
     /// Attended transfer: the peer is sent to the peer of `other`, whose
     /// dialog it replaces.
     pub async fn refer_session(&self, target: &str, other: &Session) -> Result<(), UaError> {
-        self.cmd(SessionCmd::Refer(target.to_owned(), Some(other.id()))).await
+        self.refer_session_with(target, other, ReferOptions::default()).await
+    }
+
+    /// Attended transfer with extra headers on the REFER.
+    pub async fn refer_session_with(&self, target: &str, other: &Session, opts: ReferOptions) -> Result<(), UaError> {
+        let cmd =
+            SessionCmd::Refer { target: target.to_owned(), replaces: Some(other.id()), extra: opts.extra_headers };
+        self.cmd(cmd).await
     }
 
     /// Follows a REFER this session received: INVITEs its target and
@@ -404,6 +647,11 @@ impl Session {
     pub async fn follow_refer(&self, refer: &Request) -> Result<Session, UaError> {
         let r = self.info.core.send(FollowRefer { id: self.info.id, refer: refer.clone() }).await;
         let info = self.ended_is_invalid("follow_refer", r.unwrap_or(Err(UaError::NoSession(self.info.id))))?;
-        Ok(Session::from_info(info))
+        Ok(Session::from_info(info, self.ua.clone()))
     }
+}
+
+/// The `Reason` text: the phrase given, or the standard one of `code`.
+fn reason_text(code: u16, phrase: Option<String>) -> String {
+    phrase.unwrap_or_else(|| sipact_message::default_reason(code).to_owned())
 }

@@ -270,19 +270,22 @@ impl sipact_proto::Rng for OsSeededRng {
 /// A stream of inbound sessions.
 pub struct Incoming {
     rx: mpsc::UnboundedReceiver<crate::session::SessionInfo>,
+    ua: UserAgent,
 }
 
 impl Stream for Incoming {
     type Item = Session;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Session>> {
-        self.rx.poll_recv(cx).map(|o| o.map(Session::from_info))
+        let ua = self.ua.clone();
+        self.rx.poll_recv(cx).map(|o| o.map(|i| Session::from_info(i, ua)))
     }
 }
 
 impl Incoming {
     /// The next inbound session.
     pub async fn next(&mut self) -> Option<Session> {
-        self.rx.recv().await.map(Session::from_info)
+        let info = self.rx.recv().await?;
+        Some(Session::from_info(info, self.ua.clone()))
     }
 }
 
@@ -487,7 +490,7 @@ impl UserAgent {
             .send(Invite { target: target.to_owned(), opts })
             .await
             .map_err(|_| UaError::Transaction("user agent stopped".into()))??;
-        Ok(Session::from_info(info))
+        Ok(Session::from_info(info, self.clone()))
     }
 
     /// Inbound sessions, from now on. While nobody listens, calls are
@@ -495,7 +498,7 @@ impl UserAgent {
     pub fn incoming(&self) -> Incoming {
         let (tx, rx) = mpsc::unbounded_channel();
         self.core.do_send(SubscribeIncoming(tx));
-        Incoming { rx }
+        Incoming { rx, ua: self.clone() }
     }
 
     /// Every SIP message sent or received, from now on.

@@ -33,7 +33,7 @@ async fn dtmf_sends_one_info_per_tone_with_gaps() {
     let mut tap = Tap::new(&alice);
     let mut call = establish(&alice, &bob, &mut inc).await;
 
-    let opts = DtmfOptions { duration: 120, inter_tone_gap: 180 };
+    let opts = DtmfOptions { duration: 120, inter_tone_gap: 180, ..Default::default() };
     call.a.dtmf("1*#", opts).await.unwrap();
     for _ in 0..3 {
         events_until(&mut call.b_ev, &mut call.b_seen, |e| matches!(e, SessionEvent::Dtmf { .. })).await;
@@ -103,7 +103,7 @@ async fn dtmf_pause_and_errors() {
             other => panic!("{bad:?}: {other:?}"),
         }
     }
-    match a.dtmf("1", DtmfOptions { duration: 5, inter_tone_gap: 500 }).await {
+    match a.dtmf("1", DtmfOptions { duration: 5, inter_tone_gap: 500, ..Default::default() }).await {
         Err(UaError::Session(SessionError::InvalidDtmf(_))) => {}
         other => panic!("short duration: {other:?}"),
     }
@@ -111,7 +111,7 @@ async fn dtmf_pause_and_errors() {
     assert!(tap.requests(true, &Method::Info).is_empty());
 
     // Lower case is accepted (sent upper case); `,` pauses 2 s.
-    a.dtmf("a,B", DtmfOptions { duration: 100, inter_tone_gap: 100 }).await.unwrap();
+    a.dtmf("a,B", DtmfOptions { duration: 100, inter_tone_gap: 100, ..Default::default() }).await.unwrap();
     for _ in 0..2 {
         events_until(&mut b_ev, &mut b_seen, |e| matches!(e, SessionEvent::Dtmf { .. })).await;
     }

@@ -45,9 +45,17 @@ async fn cancel_races_accept(cancel_first: bool) {
         let bye = tap.position("> BYE").unwrap_or_else(|| panic!("no BYE: {l:?}"));
         assert!(ok < ack && ack < bye, "{l:?}");
         assert!(tap.position("< 487 INVITE").is_none(), "{l:?}");
-        // The caller asked for no call: it never reports one.
-        assert!(!names(&a_seen).contains(&"accepted"), "{:?}", names(&a_seen));
+        // SESSION-API.md: "if the 2xx crossed the CANCEL, with ACK + BYE
+        // (accepted, bye, terminated)"; the end is reported as Canceled.
+        assert_eq!(names(&a_seen), ["progress", "accepted", "bye", "terminated"]);
+        assert!(matches!(&a_seen[1], SessionEvent::Accepted { response, .. } if response.status == 200));
+        let (sent_bye, _) = tap.requests(true, &Method::Bye).remove(0);
+        match &a_seen[2] {
+            SessionEvent::Bye { request } => assert_eq!(request.headers.cseq(), sent_bye.headers.cseq()),
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(a_seen.last(), Some(SessionEvent::Terminated { cause: Cause::Canceled })));
+        assert!(a.start_time().is_some());
         assert_eq!(names(&b_seen), ["progress", "accepted", "bye", "terminated"]);
     } else {
         // The CANCEL won: 487, and accept found the call gone.
