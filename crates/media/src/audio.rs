@@ -155,10 +155,10 @@ pub fn read_wav(bytes: &[u8]) -> Result<(u32, Vec<i16>), WavError> {
     if bytes.get(0..4) != Some(b"RIFF") || bytes.get(8..12) != Some(b"WAVE") {
         return Err(WavError::Malformed("missing RIFF/WAVE header"));
     }
-    let mut at = 12;
+    let mut at: usize = 12;
     let mut format: Option<(u16, u16, u32, u16)> = None;
-    while let (Some(id), Some(len)) = (bytes.get(at..at + 4), le32(bytes, at + 4)) {
-        let start = at + 8;
+    while let (Some(id), Some(len)) = (bytes.get(at..at.saturating_add(4)), le32(bytes, at.saturating_add(4))) {
+        let start = at.saturating_add(8);
         let len = len as usize;
         let end = start.saturating_add(len).min(bytes.len());
         let body = bytes.get(start..end).unwrap_or_default();

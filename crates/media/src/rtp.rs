@@ -1029,7 +1029,8 @@ impl RtpSession {
             self.epoch = Some(now);
             self.last_rx = Some(now);
             let first = self.config.rtcp_interval / 2;
-            self.next_rtcp = Some(now + self.randomize(first));
+            let d = self.randomize(first);
+            self.next_rtcp = now.checked_add(d);
         }
     }
 
@@ -1046,7 +1047,7 @@ impl RtpSession {
     /// RFC 3550 §6.3.1: the interval times a random factor in [0.5, 1.5), over e − 3/2.
     fn randomize(&mut self, t: Duration) -> Duration {
         let factor = 0.5 + self.random();
-        t.mul_f64(factor / COMPENSATION)
+        Duration::try_from_secs_f64(t.as_secs_f64() * factor / COMPENSATION).unwrap_or(Duration::MAX)
     }
 
     fn ts_units(&self, now: Instant) -> u64 {
@@ -1056,7 +1057,7 @@ impl RtpSession {
 
     fn ntp(&self, now: Instant) -> u64 {
         let since = self.epoch.map(|e| now.saturating_duration_since(e)).unwrap_or_default();
-        let t = self.config.wallclock + since;
+        let t = self.config.wallclock.saturating_add(since);
         let secs = t.as_secs().wrapping_add(2_208_988_800);
         let frac = (u64::from(t.subsec_nanos()) << 32) / 1_000_000_000;
         (secs << 32) | frac
@@ -1069,7 +1070,7 @@ impl RtpSession {
             return Err(RtpError::NoTelephoneEvent);
         }
         let d = duration.unwrap_or(self.config.dtmf_duration).max(Duration::from_millis(40));
-        let units = (d.as_millis() as u64 * CLOCK / 1000).min(u64::from(u16::MAX)) as u16;
+        let units = (d.as_millis().saturating_mul(u128::from(CLOCK)) / 1000).min(u128::from(u16::MAX)) as u16;
         let events = digits
             .chars()
             .filter(|c| !c.is_whitespace() && *c != ',')
@@ -1104,8 +1105,8 @@ impl RtpSession {
         pkt.marker = first;
         if a.ends_sent >= 3 {
             self.dtmf_active = None;
-            let gap = self.config.dtmf_gap.as_millis() as u64 * CLOCK / 1000;
-            self.dtmf_gap_left = gap.min(u64::from(u32::MAX)) as u32;
+            let gap = self.config.dtmf_gap.as_millis().saturating_mul(u128::from(CLOCK)) / 1000;
+            self.dtmf_gap_left = gap.min(u128::from(u32::MAX)) as u32;
         }
         Some(pkt)
     }
@@ -1334,11 +1335,12 @@ impl RtpSession {
             let packets = self.report(now);
             self.emit_rtcp(&packets);
             let interval = self.config.rtcp_interval;
-            self.next_rtcp = Some(now + self.randomize(interval));
+            let d = self.randomize(interval);
+            self.next_rtcp = now.checked_add(d);
         }
         if let (Some(limit), Some(last)) = (self.config.rtp_timeout, self.last_rx)
             && !self.timed_out
-            && now >= last + limit
+            && last.checked_add(limit).is_some_and(|deadline| now >= deadline)
         {
             self.timed_out = true;
             self.events.push_back(RtpEvent::Timeout);
@@ -1351,7 +1353,7 @@ impl RtpSession {
             return None;
         }
         let timeout = match (self.config.rtp_timeout, self.last_rx) {
-            (Some(limit), Some(last)) if !self.timed_out => Some(last + limit),
+            (Some(limit), Some(last)) if !self.timed_out => last.checked_add(limit),
             _ => None,
         };
         match (self.next_rtcp, timeout) {

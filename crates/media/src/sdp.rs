@@ -2,7 +2,7 @@
 //!
 //! [`SessionDescription::parse`] reads any SDP, WebRTC-style or plain
 //! RTP/AVP, and never panics: malformed input is a [`SdpError`] naming the
-//! line. [`SessionDescription::to_string`] prints the lines in the RFC 8866
+//! line. Its `Display` (`to_string`) prints the lines in the RFC 8866
 //! order (`v o s i u e p c b t r z k a m`), each ending in CRLF, so
 //! `parse(print(x)) == x`.
 //!

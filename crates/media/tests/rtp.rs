@@ -411,3 +411,25 @@ fn close_sends_bye_and_the_peer_hears_it() {
     assert_eq!(byes, vec![RtpEvent::Bye { ssrcs: vec![0xaaaa] }]);
     assert_eq!(a.poll_timeout(), None);
 }
+
+#[test]
+fn extreme_settings_do_not_panic() {
+    let t0 = Instant::now();
+    let mut s = RtpSession::new(RtpConfig {
+        rtcp_interval: Duration::MAX,
+        rtp_timeout: Some(Duration::MAX),
+        wallclock: Duration::MAX,
+        dtmf_gap: Duration::MAX,
+        ..RtpConfig::pcmu(1)
+    });
+    s.set_remote(Some(SocketAddr::from(([192, 0, 2, 1], 65535))), None);
+    s.handle_timeout(t0);
+    let _ = s.poll_timeout();
+    s.send_dtmf("11", Some(Duration::MAX)).unwrap();
+    for i in 0..20 {
+        s.send_audio(t0 + FRAME * i, &[]);
+    }
+    s.close(t0 + Duration::from_secs(1), None);
+    while s.poll_transmit().is_some() {}
+    assert_eq!(s.remote_rtcp(), None, "no port after 65535");
+}
