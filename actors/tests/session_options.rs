@@ -414,3 +414,35 @@ async fn dtmf_hold_and_refer_carry_extra_headers() {
         other => panic!("{other:?}"),
     }
 }
+
+#[actix_rt::test]
+async fn an_answer_in_an_unreliable_183_is_repeated_in_the_200() {
+    let alice = start("alice");
+    let bob = start("bob");
+    let mut inc = bob.incoming();
+    let mut b_tap = Tap::new(&bob);
+    let a = alice.invite(&bob.uri(), InviteOptions::default()).await.unwrap();
+    let mut a_ev = a.events();
+    let b = next_incoming(&mut inc).await;
+    let mut b_ev = b.events();
+    b.progress(sipact_actors::ProgressOptions { status: 183, early_media: true, reliable: false }).await.unwrap();
+    let (mut a_seen, mut b_seen) = (Vec::new(), Vec::new());
+    events_until(&mut a_ev, &mut a_seen, |e| matches!(e, SessionEvent::Progress { .. })).await;
+    b.accept().await.unwrap();
+    events_until(&mut a_ev, &mut a_seen, |e| matches!(e, SessionEvent::Accepted { .. })).await;
+    events_until(&mut b_ev, &mut b_seen, |e| matches!(e, SessionEvent::Accepted { .. })).await;
+    b_tap.wait_for("ACK", |w| w.is_request(false, &Method::Ack)).await;
+    let sent = b_tap.responses(true, &Method::Invite);
+    let p183 = sent.iter().find(|r| r.status == 183).expect("183");
+    let ok = sent.iter().find(|r| r.status == 200).expect("200");
+    assert!(!p183.headers.requires("100rel"));
+    assert!(is_sdp(&p183.headers) && is_sdp(&ok.headers));
+    // RFC 3261 §13.3.1.1: the answer is in the 2xx, the same as the 183's.
+    assert_eq!(ok.body, p183.body);
+    assert_eq!(b.description_handler().local_description().map(|b| b.data), Some(ok.body.clone()));
+    a.bye().await.unwrap();
+    events_to_end(&mut a_ev, &mut a_seen).await;
+    events_to_end(&mut b_ev, &mut b_seen).await;
+    assert_eq!(names(&a_seen), ["progress", "accepted", "terminated"]);
+    assert_eq!(names(&b_seen), ["progress", "accepted", "bye", "terminated"]);
+}

@@ -498,6 +498,9 @@ pub struct InviteSession {
     last_ack_seq: Option<u32>,
     /// The body of the ACK for the initial INVITE's 2xx (delayed offer).
     ack_body: Option<Body>,
+    /// Our answer sent in an unreliable provisional: the 2xx repeats it
+    /// (RFC 3261 §13.3.1.1: the answer is in the 2xx).
+    early_answer: Option<Body>,
     /// CSeq and body of the ACK of our last re-INVITE without offer.
     reneg_ack: Option<(u32, Body)>,
     /// The last session description we sent, and the last we received.
@@ -689,6 +692,7 @@ impl InviteSession {
             prack_pending: false,
             last_ack_seq: None,
             ack_body: None,
+            early_answer: None,
             reneg_ack: None,
             local_sdp: None,
             remote_sdp: None,
@@ -1363,6 +1367,12 @@ impl InviteSession {
             resp.reason = ByteString::from(r);
         }
         extras.apply(&mut resp.headers, &mut resp.body);
+        if !reliable
+            && !self.invite.body.is_empty()
+            && let Some(b) = sdp_of(Body::of_response(&resp))
+        {
+            self.early_answer = Some(b);
+        }
         if reliable {
             // RFC 3262 §3: the first RSeq is random in 1..2^31-1; we keep it
             // below 2^30 so that it never wraps during a call.
@@ -1443,6 +1453,7 @@ impl InviteSession {
         } else {
             None
         };
+        let body = body.or_else(|| if extras.body.is_none() { self.early_answer.take() } else { None });
         if let Some(b) = &body {
             set_body(&mut resp.headers, &mut resp.body, Some(b));
         }
