@@ -1,0 +1,101 @@
+//! Scenario: a re-INVITE without offer (RFC 3261 §14.1: the offer comes in
+//! the 2xx, the answer in the ACK) over a clean network and under loss,
+//! and the session descriptions both sides report.
+
+use std::time::Duration;
+
+use sipact_message::{Method, SipMessage};
+use sipact_proto::ua::{InviteOptions, UaEvent};
+use sipact_proto::{Body, SessionEvent};
+use sipact_testkit::{NetConfig, Pair};
+
+fn establish(p: &mut Pair) -> (u64, u64) {
+    let target = p.sides[1].uri();
+    let now = p.now;
+    let a = p.sides[0].ua.invite(now, &target, InviteOptions::default()).expect("invite");
+    assert!(p.run_until(Duration::from_secs(40), |p| p.sides[1].incoming(0).is_some()), "INVITE never arrived");
+    let b = p.sides[1].incoming(0).expect("incoming");
+    let now = p.now;
+    p.sides[1].ua.accept(now, b).expect("accept");
+    assert!(
+        p.run_until(Duration::from_secs(60), |p| {
+            p.sides[1].session_events(b).iter().any(|e| matches!(e, SessionEvent::Accepted { .. }))
+                && p.sides[0].session_events(a).iter().any(|e| matches!(e, SessionEvent::Accepted { .. }))
+        }),
+        "call never established: {:?}",
+        p.ladder()
+    );
+    (a, b)
+}
+
+/// The last descriptions a side reported for a session.
+fn last_descriptions(p: &Pair, side: usize, id: u64) -> (Option<Body>, Option<Body>) {
+    p.sides[side]
+        .events
+        .iter()
+        .rev()
+        .find_map(|(_, e)| match e {
+            UaEvent::Descriptions { session, local, remote } if *session == id => Some((local.clone(), remote.clone())),
+            _ => None,
+        })
+        .expect("no descriptions reported")
+}
+
+#[test]
+fn reinvite_without_offer_answers_in_the_ack() {
+    for (seed, loss) in [(1u64, 0.0), (2, 0.3), (3, 0.3), (4, 0.3), (5, 0.3)] {
+        let net = NetConfig { loss, ..NetConfig::default() };
+        let mut p = Pair::new(net, seed);
+        let (a, b) = establish(&mut p);
+        p.run_for(Duration::from_secs(2));
+        let now = p.now;
+        p.sides[0].ua.renegotiate_with(now, a, "reinvite", None, false, true, &[]).expect("reinvite");
+        assert!(
+            p.run_until(Duration::from_secs(60), |p| {
+                p.sides[1].session_events(b).iter().filter(|e| matches!(e, SessionEvent::Reinvited { .. })).count() == 1
+            }),
+            "seed {seed}: re-INVITE never arrived: {:?}",
+            p.ladder()
+        );
+        // Long enough for the 2xx retransmissions and their ACKs to settle.
+        p.run_for(Duration::from_secs(40));
+        let wire = p.wire();
+        let reinvite = wire
+            .iter()
+            .find_map(|(_, m)| match m {
+                SipMessage::Request(r) if r.method == Method::Invite && r.headers.cseq().is_some_and(|c| c.seq > 1) => {
+                    Some(r.clone())
+                }
+                _ => None,
+            })
+            .expect("re-INVITE");
+        assert!(reinvite.body.is_empty(), "seed {seed}: the re-INVITE has an offer");
+        let seq = reinvite.headers.cseq().map(|c| c.seq);
+        let acks: Vec<_> = wire
+            .iter()
+            .filter_map(|(_, m)| match m {
+                SipMessage::Request(r) if r.method == Method::Ack && r.headers.cseq().map(|c| c.seq) == seq => {
+                    Some(r.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(!acks.is_empty(), "seed {seed}: no ACK: {:?}", p.ladder());
+        // Every ACK of that 2xx, the retransmitted ones too, carries the answer.
+        assert!(acks.iter().all(|k| !k.body.is_empty() && k.body == acks[0].body), "seed {seed}");
+        // The two sides agree on what was sent and received.
+        let (a_local, a_remote) = last_descriptions(&p, 0, a);
+        let (b_local, b_remote) = last_descriptions(&p, 1, b);
+        assert_eq!(a_local.as_ref().map(|b| &b.data), Some(&acks[0].body), "seed {seed}");
+        assert_eq!(a_local, b_remote, "seed {seed}");
+        assert_eq!(a_remote, b_local, "seed {seed}");
+        for (side, id) in [(0, a), (1, b)] {
+            let evs = p.sides[side].session_events(id);
+            assert!(
+                !evs.iter()
+                    .any(|e| matches!(e, SessionEvent::Terminated { .. } | SessionEvent::RenegotiationFailed { .. })),
+                "seed {seed}: side {side}: {evs:?}"
+            );
+        }
+    }
+}
