@@ -322,10 +322,10 @@ impl CoreActor {
     }
 
     fn session_actor(&mut self, id: u64, direction: Direction, ctx: &mut Context<Self>) -> SessionInfo {
+        let descriptions = self.core.take_descriptions(id);
         let s = self.core.session(id);
         let request = s.map(|s| s.request().clone());
         let local_tag = s.map(|s| s.local_tag().to_owned());
-        let descriptions = s.map(|s| (s.local_description().cloned(), s.remote_description().cloned()));
         let span = tracing::debug_span!(
             "session",
             id,

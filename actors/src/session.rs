@@ -88,11 +88,15 @@ impl SessionInfo {
         self.replaces = r;
     }
 
-    /// Records the last descriptions sent and received.
+    /// Records the descriptions sent and received; `None` leaves that side as it was.
     pub(crate) fn set_descriptions(&self, local: Option<Body>, remote: Option<Body>) {
         if let Ok(mut s) = self.shared.lock() {
-            s.local_description = local;
-            s.remote_description = remote;
+            if local.is_some() {
+                s.local_description = local;
+            }
+            if remote.is_some() {
+                s.remote_description = remote;
+            }
         }
     }
 }

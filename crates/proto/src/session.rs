@@ -479,11 +479,11 @@ pub struct InviteSession {
     dialog: Option<Dialog>,
     early: Vec<Dialog>,
     oa: Oa,
-    remote_offer: Option<Body>,
+    remote_offer: Option<Box<Body>>,
     local_hold: bool,
-    reneg: Option<Renegotiation>,
+    reneg: Option<Box<Renegotiation>>,
     reneg_server: Option<TxKey>,
-    pending_retry: Option<Renegotiation>,
+    pending_retry: Option<Box<Renegotiation>>,
     timers: Vec<(STimer, Instant)>,
     interval: Duration,
     last_2xx: Option<Response>,
@@ -497,20 +497,19 @@ pub struct InviteSession {
     /// dialog when the 2xx is retransmitted, not kept).
     last_ack_seq: Option<u32>,
     /// The body of the ACK for the initial INVITE's 2xx (delayed offer).
-    ack_body: Option<Body>,
+    ack_body: Option<Box<Body>>,
     /// Our answer sent in an unreliable provisional: the 2xx repeats it
     /// (RFC 3261 §13.3.1.1: the answer is in the 2xx).
-    early_answer: Option<Body>,
+    early_answer: Option<Box<Body>>,
     /// CSeq and body of the ACK of our last re-INVITE without offer.
-    reneg_ack: Option<(u32, Body)>,
+    reneg_ack: Option<Box<(u32, Body)>>,
     /// The last session description we sent, and the last we received.
-    local_sdp: Option<Body>,
-    remote_sdp: Option<Body>,
+    local_sdp: Option<Box<Body>>,
+    remote_sdp: Option<Box<Body>>,
     /// Whether either changed since [`InviteSession::take_description_change`].
-    sdp_changed: bool,
     cancel_requested: bool,
     /// `terminate` came while our 2xx waited for its ACK: BYE once it comes.
-    bye_on_ack: Option<ByeSpec>,
+    bye_on_ack: Option<Box<ByeSpec>>,
     session_interval: Option<u32>,
     we_refresh: bool,
     dtmf_queue: VecDeque<Tone>,
@@ -537,6 +536,18 @@ fn set_body(h: &mut sipact_message::Headers, body_slot: &mut Bytes, body: Option
     if let Some(b) = body {
         h.push(Header::ContentType(b.content_type.clone()));
         *body_slot = b.data.clone();
+    }
+}
+
+/// An SDP body that owns its bytes (not a slice of a datagram).
+fn detached_sdp(b: &Body) -> Body {
+    Body {
+        content_type: MediaType {
+            mtype: ByteString::from_static("application"),
+            subtype: ByteString::from_static("sdp"),
+            params: Params::new(),
+        },
+        data: Bytes::copy_from_slice(&b.data),
     }
 }
 
@@ -651,7 +662,7 @@ impl InviteSession {
         }
         if remote_offer.is_some() {
             s.oa = Oa::RemoteOffer;
-            s.remote_offer = remote_offer;
+            s.remote_offer = remote_offer.map(Box::new);
         }
         s.dialog = Dialog::uas(&s.invite, local_tag, DialogState::Early).ok();
         s
@@ -696,7 +707,6 @@ impl InviteSession {
             reneg_ack: None,
             local_sdp: None,
             remote_sdp: None,
-            sdp_changed: false,
             cancel_requested: false,
             bye_on_ack: None,
             session_interval: None,
@@ -751,18 +761,15 @@ impl InviteSession {
     pub fn session_interval(&self) -> Option<u32> {
         self.session_interval
     }
-    /// The last session description (SDP) we sent, if any.
-    pub fn local_description(&self) -> Option<&Body> {
-        self.local_sdp.as_ref()
-    }
-    /// The last session description (SDP) we received, if any.
-    pub fn remote_description(&self) -> Option<&Body> {
-        self.remote_sdp.as_ref()
-    }
-    /// Whether a description was sent or received since the last call
-    /// (the flag is cleared).
-    pub fn take_description_change(&mut self) -> bool {
-        std::mem::take(&mut self.sdp_changed)
+    /// The descriptions (SDP) sent and received since the last call, if
+    /// any changed: `(local, remote)`, `None` for a side that did not
+    /// change. The session keeps no copy afterwards (a confirmed dialog
+    /// stays small); whoever shows descriptions keeps the latest.
+    pub fn take_descriptions(&mut self) -> Option<(Option<Body>, Option<Body>)> {
+        if self.local_sdp.is_none() && self.remote_sdp.is_none() {
+            return None;
+        }
+        Some((self.local_sdp.take().map(|b| *b), self.remote_sdp.take().map(|b| *b)))
     }
     /// Whether the session has ended (Terminated was emitted).
     pub fn is_terminated(&self) -> bool {
@@ -810,15 +817,14 @@ impl InviteSession {
 
     fn sent_sdp(&mut self, b: &Body) {
         if b.is_sdp() {
-            self.local_sdp = Some(b.clone());
-            self.sdp_changed = true;
+            self.local_sdp = Some(Box::new(detached_sdp(b)));
         }
     }
 
     fn got_sdp(&mut self, b: &Body) {
         if b.is_sdp() {
-            self.remote_sdp = Some(b.clone());
-            self.sdp_changed = true;
+            // A copy: a slice would keep the whole received datagram alive.
+            self.remote_sdp = Some(Box::new(detached_sdp(b)));
         }
     }
 
@@ -1153,7 +1159,7 @@ impl InviteSession {
         }
         set_body(&mut ack.headers, &mut ack.body, body);
         self.last_ack_seq = seq;
-        self.ack_body = body.cloned();
+        self.ack_body = body.cloned().map(Box::new);
         self.out.push_back(Out::Ack { request: ack });
     }
 
@@ -1175,8 +1181,8 @@ impl InviteSession {
                     ack.headers.push(h.clone());
                 }
             }
-            set_body(&mut ack.headers, &mut ack.body, self.ack_body.as_ref());
-        } else if let Some((s, b)) = &self.reneg_ack
+            set_body(&mut ack.headers, &mut ack.body, self.ack_body.as_deref());
+        } else if let Some((s, b)) = self.reneg_ack.as_deref()
             && *s == seq
         {
             set_body(&mut ack.headers, &mut ack.body, Some(b));
@@ -1371,7 +1377,7 @@ impl InviteSession {
             && !self.invite.body.is_empty()
             && let Some(b) = sdp_of(Body::of_response(&resp))
         {
-            self.early_answer = Some(b);
+            self.early_answer = Some(Box::new(b));
         }
         if reliable {
             // RFC 3262 §3: the first RSeq is random in 1..2^31-1; we keep it
@@ -1453,7 +1459,7 @@ impl InviteSession {
         } else {
             None
         };
-        let body = body.or_else(|| if extras.body.is_none() { self.early_answer.take() } else { None });
+        let body = body.or_else(|| if extras.body.is_none() { self.early_answer.take().map(|b| *b) } else { None });
         if let Some(b) = &body {
             set_body(&mut resp.headers, &mut resp.body, Some(b));
         }
@@ -1832,7 +1838,7 @@ impl InviteSession {
                 // §15: the callee must wait for the ACK (or its timeout,
                 // which sends the BYE itself) before BYE.
                 let reason = bye_reason.map(|(c, t)| (c, t.to_owned()));
-                self.bye_on_ack = Some(ByeSpec { reason, extras: extras.clone() });
+                self.bye_on_ack = Some(Box::new(ByeSpec { reason, extras: extras.clone() }));
                 Ok(())
             }
             SessionState::Confirmed => self.bye_with(bye_reason, extras, rng),
@@ -1903,7 +1909,7 @@ impl InviteSession {
             set_body(&mut req.headers, &mut req.body, Some(offer));
             self.oa = Oa::LocalOffer;
         }
-        self.reneg = Some(r.clone());
+        self.reneg = Some(Box::new(r.clone()));
         self.out.push_back(Out::Request { request: req, purpose: r.purpose });
         Ok(())
     }
@@ -1944,7 +1950,7 @@ impl InviteSession {
                     let mut ack = d.request(Method::Ack, via, seq);
                     set_body(&mut ack.headers, &mut ack.body, ack_body.as_ref());
                     self.last_ack_seq = seq;
-                    self.reneg_ack = seq.zip(ack_body);
+                    self.reneg_ack = seq.zip(ack_body).map(Box::new);
                     self.out.push_back(Out::Ack { request: ack });
                 }
             }
@@ -2200,7 +2206,7 @@ impl InviteSession {
                 STimer::Glare => {
                     if let Some(r) = self.pending_retry.take() {
                         if self.state == SessionState::Confirmed && self.reneg.is_none() && self.oa == Oa::Idle {
-                            if let Err(SessionError::Description(code)) = self.send_reneg(r, rng) {
+                            if let Err(SessionError::Description(code)) = self.send_reneg(*r, rng) {
                                 self.events.push_back(SessionEvent::RenegotiationFailed { status: code });
                             }
                         } else {

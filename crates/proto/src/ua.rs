@@ -354,6 +354,12 @@ impl UserAgentCore {
         &self.config
     }
 
+    /// Takes the descriptions a session sent or received since they were
+    /// last taken (see [`InviteSession::take_descriptions`]).
+    pub fn take_descriptions(&mut self, id: u64) -> Option<(Option<Body>, Option<Body>)> {
+        self.sessions.get_mut(&id).and_then(|s| s.take_descriptions())
+    }
+
     /// A session.
     pub fn session(&self, id: u64) -> Option<&InviteSession> {
         self.sessions.get(&id).map(|s| &**s)
@@ -855,8 +861,7 @@ impl UserAgentCore {
                 self.execute(now, id, out);
                 continue;
             }
-            if s.take_description_change() {
-                let (local, remote) = (s.local_description().cloned(), s.remote_description().cloned());
+            if let Some((local, remote)) = s.take_descriptions() {
                 self.events.push_back(UaEvent::Descriptions { session: id, local, remote });
                 continue;
             }

@@ -29,16 +29,26 @@ fn establish(p: &mut Pair) -> (u64, u64) {
 }
 
 /// The last descriptions a side reported for a session.
+/// The latest description sent and received by a session: each
+/// `Descriptions` event carries only what changed.
 fn last_descriptions(p: &Pair, side: usize, id: u64) -> (Option<Body>, Option<Body>) {
-    p.sides[side]
-        .events
-        .iter()
-        .rev()
-        .find_map(|(_, e)| match e {
-            UaEvent::Descriptions { session, local, remote } if *session == id => Some((local.clone(), remote.clone())),
-            _ => None,
-        })
-        .expect("no descriptions reported")
+    let mut out = (None, None);
+    let mut seen = false;
+    for (_, e) in &p.sides[side].events {
+        if let UaEvent::Descriptions { session, local, remote } = e
+            && *session == id
+        {
+            seen = true;
+            if local.is_some() {
+                out.0 = local.clone();
+            }
+            if remote.is_some() {
+                out.1 = remote.clone();
+            }
+        }
+    }
+    assert!(seen, "no descriptions reported");
+    out
 }
 
 #[test]
