@@ -14,6 +14,7 @@ use sipact_proto::ua::{InviteOptions, UaEvent, UserAgentCore};
 use sipact_proto::{Direction, UaError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::media::{AudioFactory, MediaActor, MediaReport, PendingMedia, SendDtmf, StopMedia, lock};
 use crate::messages::{FlowClosed, Received, Send};
 use crate::session::{Deliver, SessionActor, SessionInfo};
 use crate::transport::TransportRegistry;
@@ -238,6 +239,21 @@ pub struct CoreActor {
     /// Branches of the transactions logged lately, so that a
     /// retransmission is not logged as a new transaction.
     logged: std::collections::VecDeque<String>,
+    /// RTP media, when the user agent has it.
+    media: Option<MediaWiring>,
+    /// The media actor and description handler of each session with RTP media.
+    media_actors:
+        HashMap<u64, (Addr<MediaActor>, sipact_media::handler::SharedHandler<sipact_media::handler::RtpHandler>)>,
+}
+
+/// What the core actor needs to start media actors.
+pub(crate) struct MediaWiring {
+    /// Sockets and handlers made by the hooks factory, by session id.
+    pub(crate) pending: PendingMedia,
+    /// The application's audio per session.
+    pub(crate) audio: AudioFactory,
+    /// DTMF as RFC 4733 telephone-events rather than INFO.
+    pub(crate) rfc4733: bool,
 }
 
 /// The name of an event for logs (its contents may carry credentials).
@@ -281,6 +297,40 @@ impl CoreActor {
             shutdown_waiters: Vec::new(),
             spans: HashMap::new(),
             logged: std::collections::VecDeque::new(),
+            media: None,
+            media_actors: HashMap::new(),
+        }
+    }
+
+    /// With RTP media: a media actor per session whose hooks the factory
+    /// made with a socket.
+    pub(crate) fn with_media(mut self, media: MediaWiring) -> Self {
+        self.media = Some(media);
+        self
+    }
+
+    /// Starts the media actor of a new session, if the hooks factory set
+    /// one up for it.
+    fn start_media(&mut self, info: &SessionInfo, ctx: &mut Context<Self>) {
+        let Some(m) = &self.media else { return };
+        let Some(setup) = lock(&m.pending).remove(&info.id()) else { return };
+        let handler = setup.handler.clone();
+        let audio = (m.audio)(info.id());
+        match MediaActor::new(setup, audio, ctx.address(), info.clone()) {
+            Ok(actor) => {
+                self.media_actors.insert(info.id(), (actor.start(), handler));
+            }
+            Err(e) => tracing::warn!(session = info.id(), error = %e, "no media for the session"),
+        }
+    }
+
+    /// Drops what the hooks factory set up for sessions that never came to be.
+    fn purge_pending_media(&mut self) {
+        let Some(m) = &self.media else { return };
+        let mut p = lock(&m.pending);
+        if !p.is_empty() {
+            let core = &self.core;
+            p.retain(|id, _| core.session(*id).is_some() && !self.sessions.contains_key(id));
         }
     }
 
@@ -341,6 +391,7 @@ impl CoreActor {
         }
         let actor = SessionActor::new(info.clone()).start();
         self.sessions.insert(id, (actor, info.clone()));
+        self.start_media(&info, ctx);
         info
     }
 
@@ -353,6 +404,7 @@ impl CoreActor {
         // Transmits made while handling events.
         self.flush();
         self.arm(ctx);
+        self.purge_pending_media();
         if !self.shutdown_waiters.is_empty() && self.core.session_ids().is_empty() {
             for w in self.shutdown_waiters.drain(..) {
                 let _ = w.send(());
@@ -414,6 +466,9 @@ impl CoreActor {
                     a.do_send(Deliver { event, at: SystemTime::now() });
                     if last {
                         self.sessions.remove(&session);
+                        if let Some((m, _)) = self.media_actors.remove(&session) {
+                            m.do_send(StopMedia);
+                        }
                     }
                 }
             }
@@ -434,6 +489,46 @@ impl CoreActor {
                 tracing::info!(from = ?request.headers.from().map(|f| f.uri.to_string()), "MESSAGE received");
             }
             other => tracing::debug!(?other, "ua event"),
+        }
+    }
+}
+
+impl CoreActor {
+    /// The media actor to send DTMF of session `id` through, when DTMF goes
+    /// in the media and telephone-event was negotiated.
+    fn rfc4733(&self, id: u64) -> Option<Addr<MediaActor>> {
+        if !self.media.as_ref().is_some_and(|m| m.rfc4733) {
+            return None;
+        }
+        let (actor, handler) = self.media_actors.get(&id)?;
+        lock(handler).negotiated()?.telephone_event?;
+        Some(actor.clone())
+    }
+
+    /// Delivers an event that did not come from the protocol core (media).
+    fn deliver(&self, id: u64, event: SessionEvent) {
+        if let Some((a, _)) = self.sessions.get(&id) {
+            self.span(id).in_scope(|| tracing::debug!(event = event_name(&event), "session event"));
+            a.do_send(Deliver { event, at: SystemTime::now() });
+        }
+    }
+}
+
+impl Handler<MediaReport> for CoreActor {
+    type Result = ();
+    fn handle(&mut self, m: MediaReport, ctx: &mut Self::Context) {
+        match m {
+            MediaReport::Dtmf { session, digit, duration } => {
+                let event = SessionEvent::Dtmf { request: None, tone: digit, duration, outgoing: false };
+                self.deliver(session, event);
+            }
+            MediaReport::Timeout { session } => {
+                self.span(session).in_scope(|| tracing::info!("RTP timeout: ending the session"));
+                if let Err(e) = self.core.end_for_media(Instant::now(), session, sipact_proto::Cause::RtpTimeout) {
+                    tracing::debug!(session, error = %e, "RTP timeout not acted on");
+                }
+                self.pump(ctx);
+            }
         }
     }
 }
@@ -525,9 +620,25 @@ impl Handler<Command> for CoreActor {
             SessionCmd::Renegotiate { op, hold, use_update, without_sdp, extra } => {
                 self.core.renegotiate_with(now, id, op, hold, use_update, without_sdp, &extra)
             }
-            SessionCmd::Dtmf { tones, duration, gap, extra } => {
-                self.core.dtmf_with(now, id, &tones, duration, gap, &extra)
-            }
+            SessionCmd::Dtmf { tones, duration, gap, extra } => match self.rfc4733(id) {
+                Some(media) => self.core.check_dtmf(id, &tones, duration, gap).map(|()| {
+                    media.do_send(SendDtmf {
+                        tones: tones.clone(),
+                        duration: std::time::Duration::from_millis(u64::from(duration)),
+                        gap: std::time::Duration::from_millis(u64::from(gap)),
+                    });
+                    for tone in tones.chars().filter(|c| *c != ',') {
+                        let event = SessionEvent::Dtmf {
+                            request: None,
+                            tone: tone.to_ascii_uppercase(),
+                            duration,
+                            outgoing: true,
+                        };
+                        self.deliver(id, event);
+                    }
+                }),
+                None => self.core.dtmf_with(now, id, &tones, duration, gap, &extra),
+            },
             SessionCmd::Info(b) => self.core.info(now, id, b),
             SessionCmd::Refer { target, replaces, extra } => self.core.refer_with(now, id, &target, replaces, &extra),
         };

@@ -12,6 +12,8 @@
 //!   [`UserAgentCore`](sipact_proto::ua::UserAgentCore) that arms one timer;
 //! - one [`SessionActor`](session::SessionActor) per call, fanning out the
 //!   session's events in order;
+//! - one [`MediaActor`](media::MediaActor) per call with RTP media, owning
+//!   its sockets and driving the sans-IO RTP session with real time;
 //! - the public [`UserAgent`] and [`Session`] handles (`Send + Clone`).
 //!
 //! No `unwrap`, `expect` or `panic!` outside tests: actix does not
@@ -21,17 +23,18 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod core;
+pub mod media;
 pub mod messages;
 pub mod sdp;
 pub mod session;
 pub mod transport;
 pub mod ua;
 
+pub use media::{AudioFactory, MediaStats};
 pub use session::{
     ByeOptions, DescriptionHandler, DtmfOptions, HoldOptions, ProgressOptions, ReferOptions, ReinviteOptions,
     ReplyOptions, Session, SessionEvents, TerminateOptions, extra_header,
 };
-pub use sipact_media as media;
 pub use sipact_proto as proto;
 pub use sipact_proto::session::Body;
 pub use sipact_proto::ua::InviteOptions;

@@ -58,6 +58,7 @@ struct Shared {
     terminated: bool,
     local_description: Option<Body>,
     remote_description: Option<Body>,
+    media_stats: Option<crate::media::MediaStats>,
 }
 
 /// What identifies a session and reaches its actors; the core hands these
@@ -86,6 +87,18 @@ impl SessionInfo {
 
     pub(crate) fn set_replaces(&mut self, r: Option<u64>) {
         self.replaces = r;
+    }
+
+    /// The session id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Publishes the media counters (the media actor does, as they change).
+    pub(crate) fn set_media_stats(&self, stats: crate::media::MediaStats) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.media_stats = Some(stats);
+        }
     }
 
     /// Records the descriptions sent and received; `None` leaves that side as it was.
@@ -293,13 +306,13 @@ pub fn extra_header(name: &str, value: &str) -> Header {
 }
 
 /// A read-only view of a session's descriptions: the last one we sent
-/// and the last one we received (SIP.js `sessionDescriptionHandler`, for
-/// now without media). Read live: the values follow the session.
+/// and the last one we received (SIP.js `sessionDescriptionHandler`).
+/// Read live: the values follow the session.
 ///
-/// Media handlers (WebRTC through str0m, plain RTP, "no media") and
-/// `UaConfig::description_handler_factory` arrive with a later issue;
-/// until then a UA started with [`UserAgent::start`] describes audio it
-/// does not send, and [`UserAgent::start_with`] takes other hooks.
+/// The handler itself is chosen by `UaConfig::media`: plain RTP audio
+/// driven by the session's media actor (the default), signalling-only
+/// SDP, or none; [`UserAgent::start_with`] takes other hooks. The media
+/// counters are [`Session::media_stats`].
 #[derive(Clone)]
 pub struct DescriptionHandler {
     shared: Arc<Mutex<Shared>>,
@@ -366,6 +379,14 @@ impl Session {
     /// `Reinvited`...) is delivered.
     pub fn description_handler(&self) -> DescriptionHandler {
         DescriptionHandler { shared: self.info.shared.clone() }
+    }
+
+    /// The session's media counters: RTP packets and bytes sent and
+    /// received, RTCP reports, loss and jitter. `None` when the session
+    /// has no RTP media (`UaConfig::media` other than `rtp`, or hooks of
+    /// the application's own). Updated every 20 ms and on each packet.
+    pub fn media_stats(&self) -> Option<crate::media::MediaStats> {
+        self.info.shared.lock().ok()?.media_stats
     }
 
     /// The session's number within its user agent.
@@ -612,7 +633,11 @@ impl Session {
         self.cmd(SessionCmd::Renegotiate { op, hold, use_update, without_sdp, extra }).await
     }
 
-    /// Sends DTMF tones by INFO, one per tone.
+    /// Sends DTMF tones: by INFO, one per tone (the default), or as RFC
+    /// 4733 telephone-events in the RTP stream when `UaConfig::dtmf` is
+    /// `rfc4733` and the session has RTP media with telephone-event
+    /// negotiated. Either way each tone is reported as an outgoing
+    /// `SessionEvent::Dtmf` (with no request for RFC 4733).
     pub async fn dtmf(&self, tones: &str, opts: DtmfOptions) -> Result<(), UaError> {
         let DtmfOptions { duration, inter_tone_gap: gap, extra_headers: extra } = opts;
         self.cmd(SessionCmd::Dtmf { tones: tones.to_owned(), duration, gap, extra }).await

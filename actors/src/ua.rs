@@ -16,13 +16,20 @@ use sipact_proto::register::RegEvent;
 use sipact_proto::session::{Body, DescriptionHooks, Rel100};
 use sipact_proto::transaction::TimerConfig;
 use sipact_proto::transport::TransportKind;
-use sipact_proto::ua::{CoreConfig, HooksFactory, InviteOptions, UserAgentCore};
+use sipact_proto::ua::{CoreConfig, HooksContext, HooksFactory, InviteOptions, UserAgentCore};
 use sipact_proto::{Credentials, UaError};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 
+use crate::media::{AudioFactory, MediaSetup, PendingMedia, bind_rtp, lock};
+use sipact_media::audio::{AudioSink, AudioSource, NullSink, RATE_8K, Silence};
+use sipact_media::handler::{HandlerHooks, NoneHandler, RtpHandler};
+use sipact_media::offer_answer::LocalMedia;
+use sipact_media::rtp::RtpConfig;
+
 use crate::core::{
-    CoreActor, Invite, ListSessions, OutOfDialog, Register, Shutdown, SubscribeIncoming, SubscribeRegistration,
+    CoreActor, Invite, ListSessions, MediaWiring, OutOfDialog, Register, Shutdown, SubscribeIncoming,
+    SubscribeRegistration,
 };
 use crate::sdp::SignallingSdp;
 use crate::session::Session;
@@ -88,6 +95,21 @@ pub struct UaConfig {
     pub password: Option<String>,
     /// Send all out-of-dialog requests to this address (`host:port`).
     pub outbound_proxy: Option<SocketAddr>,
+    /// Session media: `rtp` (plain RTP/AVP audio, PCMU/PCMA and
+    /// telephone-event, one media actor per session: the default),
+    /// `signalling` (SDP announcing audio on port 4000, no media) or
+    /// `none` (the media crate's `NoneHandler`: SDP on the discard port 9,
+    /// no sockets, for load generation).
+    pub media: String,
+    /// How `Session::dtmf` sends: `info` (SIP INFO, the default) or
+    /// `rfc4733` (telephone-events in the RTP stream, when negotiated).
+    pub dtmf: String,
+    /// Hang up (BYE, `Cause::RtpTimeout`) after this many ms without RTP
+    /// or RTCP from the peer while its media is expected; off when absent.
+    pub rtp_timeout_ms: Option<u64>,
+    /// Play back what is heard (an echo), unless the application gives
+    /// its own audio with [`UserAgent::start_with_media`].
+    pub echo: bool,
 }
 
 impl Default for UaConfig {
@@ -116,6 +138,10 @@ impl Default for UaConfig {
             username: None,
             password: None,
             outbound_proxy: None,
+            media: "rtp".into(),
+            dtmf: "info".into(),
+            rtp_timeout_ms: None,
+            echo: false,
         }
     }
 }
@@ -147,6 +173,10 @@ impl std::fmt::Debug for UaConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("outbound_proxy", &self.outbound_proxy)
+            .field("media", &self.media)
+            .field("dtmf", &self.dtmf)
+            .field("rtp_timeout_ms", &self.rtp_timeout_ms)
+            .field("echo", &self.echo)
             .finish()
     }
 }
@@ -188,7 +218,26 @@ impl UaConfig {
         let cfg: UaConfig = c.try_deserialize().map_err(|e| StartError::Config(e.to_string()))?;
         let (t, _) = cfg.core_parts()?;
         cfg.stream_listens(t)?;
+        cfg.media_parts()?;
         Ok(cfg)
+    }
+
+    /// The media kind and whether DTMF goes as RFC 4733 telephone-events.
+    fn media_parts(&self) -> Result<(MediaMode, bool), StartError> {
+        let media = match self.media.trim().to_ascii_lowercase().as_str() {
+            "rtp" => MediaMode::Rtp,
+            "signalling" | "signaling" => MediaMode::Signalling,
+            "none" => MediaMode::None,
+            other => {
+                return Err(StartError::Config(format!("media must be rtp, signalling or none, not {other:?}")));
+            }
+        };
+        let rfc4733 = match self.dtmf.trim().to_ascii_lowercase().as_str() {
+            "info" => false,
+            "rfc4733" | "rfc2833" => true,
+            other => return Err(StartError::Config(format!("dtmf must be info or rfc4733, not {other:?}"))),
+        };
+        Ok((media, rfc4733))
     }
 
     /// The transports to listen on besides UDP, each once, including the
@@ -258,6 +307,49 @@ impl UaConfig {
     }
 }
 
+/// The session media of [`UaConfig::media`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaMode {
+    Rtp,
+    Signalling,
+    None,
+}
+
+/// The description hooks of a session with plain RTP media: its sockets
+/// are bound now (the SDP names the port) and left in `pending` for the
+/// core actor, which starts the session's media actor with them.
+fn rtp_hooks(
+    ip: std::net::IpAddr,
+    ctx: &HooksContext,
+    rtp_timeout: Option<Duration>,
+    pending: &PendingMedia,
+) -> Box<dyn DescriptionHooks> {
+    let session_id = u64::from(rand::random::<u32>());
+    match bind_rtp(ip) {
+        Ok((rtp, rtcp)) => {
+            let port = rtp.local_addr().map(|a| a.port()).unwrap_or(0);
+            let config = RtpConfig {
+                rtp_timeout,
+                initial_sequence: rand::random(),
+                initial_timestamp: rand::random(),
+                wallclock: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
+                ..RtpConfig::pcmu(rand::random())
+            };
+            let handler =
+                Arc::new(std::sync::Mutex::new(RtpHandler::new(LocalMedia::audio(ip, port), session_id, config)));
+            lock(pending).insert(ctx.session, MediaSetup { rtp, rtcp, handler: handler.clone() });
+            Box::new(HandlerHooks::new(handler))
+        }
+        Err(e) => {
+            tracing::warn!(session = ctx.session, error = %e, "cannot bind an RTP socket: no media");
+            Box::new(HandlerHooks::new(NoneHandler::new(ip, DISCARD_PORT, session_id)))
+        }
+    }
+}
+
+/// The port announced when no media is received (RFC 863 discard).
+const DISCARD_PORT: u16 = 9;
+
 /// Randomness for tags, branches and digest nonces: ChaCha seeded by the OS.
 struct OsSeededRng(rand::rngs::StdRng);
 
@@ -265,6 +357,21 @@ impl sipact_proto::Rng for OsSeededRng {
     fn next_u64(&mut self) -> u64 {
         rand::RngCore::next_u64(&mut self.0)
     }
+}
+
+/// Silence and a discarding sink, or an echo.
+fn default_audio(echo: bool) -> AudioFactory {
+    Arc::new(move |_| {
+        if echo {
+            let (sink, source) = sipact_media::audio::echo(RATE_8K);
+            (Box::new(source) as Box<dyn AudioSource>, Box::new(sink) as Box<dyn AudioSink>)
+        } else {
+            (
+                Box::new(Silence::new(RATE_8K)) as Box<dyn AudioSource>,
+                Box::new(NullSink::new(RATE_8K)) as Box<dyn AudioSink>,
+            )
+        }
+    })
 }
 
 /// A stream of inbound sessions.
@@ -325,8 +432,30 @@ impl UserAgent {
         UserAgent::start_with(config, None)
     }
 
-    /// Starts a user agent whose sessions get description hooks from `factory`.
+    /// Starts a user agent whose sessions get description hooks from
+    /// `factory` (without one, from [`UaConfig::media`]). Hooks of the
+    /// application's own have no media actor.
     pub fn start_with(config: UaConfig, factory: Option<HooksFactory>) -> Result<UserAgent, StartError> {
+        UserAgent::start_inner(config, factory, None)
+    }
+
+    /// Starts a user agent with plain RTP media whose audio comes from the
+    /// application: `audio` is called once per session with its id and
+    /// returns the source played to the peer and the sink for what the
+    /// peer sends (8 kHz mono frames of 20 ms). [`UaConfig::media`] must be
+    /// `rtp`.
+    pub fn start_with_media(config: UaConfig, audio: AudioFactory) -> Result<UserAgent, StartError> {
+        if config.media_parts()?.0 != MediaMode::Rtp {
+            return Err(StartError::Config("start_with_media needs media = \"rtp\"".into()));
+        }
+        UserAgent::start_inner(config, None, Some(audio))
+    }
+
+    fn start_inner(
+        config: UaConfig,
+        factory: Option<HooksFactory>,
+        audio: Option<AudioFactory>,
+    ) -> Result<UserAgent, StartError> {
         if actix::System::try_current().is_none() {
             return Err(StartError::NoSystem);
         }
@@ -363,13 +492,26 @@ impl UserAgent {
         core_config.locals.push((TransportKind::Udp, udp_addr));
         core_config.locals.extend(bound.iter().map(|(t, a, _)| (*t, *a)));
         let ip = local.ip();
-        let factory: HooksFactory = factory.unwrap_or_else(|| {
-            let mut n = 0u64;
-            Box::new(move || {
-                n += 1;
-                Box::new(SignallingSdp::new(ip, 4000, n)) as Box<dyn DescriptionHooks>
-            })
-        });
+        let (mode, rfc4733) = config.media_parts()?;
+        let mut media = None;
+        let factory: HooksFactory = match (factory, mode) {
+            (Some(f), _) => f,
+            (None, MediaMode::Signalling) => Box::new(move |c: &HooksContext| {
+                Box::new(SignallingSdp::new(ip, 4000, c.session + 1)) as Box<dyn DescriptionHooks>
+            }),
+            (None, MediaMode::None) => Box::new(move |c: &HooksContext| {
+                Box::new(HandlerHooks::new(NoneHandler::new(ip, DISCARD_PORT, c.session + 1)))
+                    as Box<dyn DescriptionHooks>
+            }),
+            (None, MediaMode::Rtp) => {
+                let pending = PendingMedia::default();
+                let echo = config.echo;
+                let audio = audio.unwrap_or_else(|| default_audio(echo));
+                media = Some(MediaWiring { pending: pending.clone(), audio, rfc4733 });
+                let timeout = config.rtp_timeout_ms.map(Duration::from_millis);
+                Box::new(move |c: &HooksContext| rtp_hooks(ip, c, timeout, &pending))
+            }
+        };
         let rng = OsSeededRng(rand::SeedableRng::from_os_rng());
         let core = UserAgentCore::new(core_config, Box::new(rng), factory);
 
@@ -396,7 +538,11 @@ impl UserAgent {
                 .map_err(|source| StartError::Bind { addr: at, source })?;
             listeners.push((t, at, actix::Supervisor::start(move |_| actor)));
         }
-        core_ctx.run(CoreActor::new(core, registry.clone()));
+        let mut core_actor = CoreActor::new(core, registry.clone());
+        if let Some(m) = media {
+            core_actor = core_actor.with_media(m);
+        }
+        core_ctx.run(core_actor);
         tracing::info!(%local, %transport, user = %config.user, "user agent started");
         Ok(UserAgent {
             core: core_addr,

@@ -37,7 +37,7 @@ fn core(user: &str, addr: SocketAddr, seed: u64) -> UserAgentCore {
     UserAgentCore::new(
         cfg,
         Box::new(SplitMix64::new(seed)),
-        Box::new(|| Box::new(StaticSdp) as Box<dyn DescriptionHooks>),
+        Box::new(|_: &sipact_proto::ua::HooksContext| Box::new(StaticSdp) as Box<dyn DescriptionHooks>),
     )
 }
 

@@ -362,6 +362,12 @@ impl<H: SessionDescriptionHandler> DescriptionHooks for HandlerHooks<H> {
     fn apply_answer(&mut self, answer: &Body) -> Result<(), u16> {
         let d = self.description(answer).map_err(|e| e.status())?;
         if self.handler.signaling_state() != SignalingState::HaveLocalOffer {
+            // RFC 3261 §13.2.1: the first description in a response to the
+            // INVITE is the answer (an unreliable 183's); the same answer
+            // repeated in the 2xx, or any later one, is ignored.
+            if self.handler.direction().is_some() {
+                return Ok(());
+            }
             return Err(HandlerError::OfferAnswer(OfferAnswerError::NoOfferPending).status());
         }
         let hold = self.handler.is_on_hold();

@@ -913,6 +913,9 @@ pub struct RtpSession {
     next_rtcp: Option<Instant>,
     last_rx: Option<Instant>,
     timed_out: bool,
+    /// The direction started receiving again: the RTP timeout counts from
+    /// the next `now` seen.
+    rx_restart: bool,
     rng: u64,
     rtt: Option<Duration>,
     transmits: VecDeque<Transmit>,
@@ -946,6 +949,7 @@ impl RtpSession {
             next_rtcp: None,
             last_rx: None,
             timed_out: false,
+            rx_restart: false,
             rtt: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -966,8 +970,14 @@ impl RtpSession {
     pub fn set_telephone_event(&mut self, payload_type: Option<u8>) {
         self.config.telephone_event = payload_type;
     }
-    /// Sets the negotiated direction: audio and DTMF are sent only if it sends.
+    /// Sets the negotiated direction: audio and DTMF are sent only if it
+    /// sends. The RTP timeout only runs while it receives: the peer owes
+    /// us nothing when it is held or inactive, and the time without
+    /// packets counts again from when receiving resumes.
     pub fn set_direction(&mut self, direction: Direction) {
+        if !self.direction.receives() && direction.receives() {
+            self.rx_restart = true;
+        }
         self.direction = direction;
     }
     /// The negotiated direction.
@@ -1031,6 +1041,11 @@ impl RtpSession {
             let first = self.config.rtcp_interval / 2;
             let d = self.randomize(first);
             self.next_rtcp = now.checked_add(d);
+        }
+        if self.rx_restart {
+            self.rx_restart = false;
+            self.last_rx = Some(now);
+            self.timed_out = false;
         }
     }
 
@@ -1340,6 +1355,7 @@ impl RtpSession {
         }
         if let (Some(limit), Some(last)) = (self.config.rtp_timeout, self.last_rx)
             && !self.timed_out
+            && self.direction.receives()
             && last.checked_add(limit).is_some_and(|deadline| now >= deadline)
         {
             self.timed_out = true;
@@ -1353,7 +1369,7 @@ impl RtpSession {
             return None;
         }
         let timeout = match (self.config.rtp_timeout, self.last_rx) {
-            (Some(limit), Some(last)) if !self.timed_out => last.checked_add(limit),
+            (Some(limit), Some(last)) if !self.timed_out && self.direction.receives() => last.checked_add(limit),
             _ => None,
         };
         match (self.next_rtcp, timeout) {

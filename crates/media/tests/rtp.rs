@@ -306,6 +306,26 @@ fn rtp_timeout_fires_once_and_rearms() {
 }
 
 #[test]
+fn rtp_timeout_waits_while_the_direction_does_not_receive() {
+    // Held (sendonly) or inactive: the peer owes us no RTP, so no timeout;
+    // once receiving again, the silence counts from then.
+    let t0 = Instant::now();
+    let mut s = RtpSession::new(RtpConfig { rtp_timeout: Some(Duration::from_secs(3)), ..RtpConfig::pcmu(1) });
+    s.set_direction(Direction::SendOnly);
+    s.handle_timeout(t0);
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    assert!(!std::iter::from_fn(|| s.poll_event()).any(|e| e == RtpEvent::Timeout));
+    assert!(s.poll_timeout().is_none_or(|t| t > t0 + Duration::from_secs(10)));
+    s.set_direction(Direction::SendRecv);
+    let t11 = t0 + Duration::from_secs(11);
+    s.send_audio(t11, &[0; 160]);
+    s.handle_timeout(t11 + Duration::from_millis(2999));
+    assert!(!std::iter::from_fn(|| s.poll_event()).any(|e| e == RtpEvent::Timeout));
+    s.handle_timeout(t11 + Duration::from_secs(3));
+    assert_eq!(std::iter::from_fn(|| s.poll_event()).filter(|e| *e == RtpEvent::Timeout).count(), 1);
+}
+
+#[test]
 fn rtcp_interval_follows_rfc3550() {
     // §6.2/§6.3: 5 s minimum, the first report after half of it, each
     // interval randomised in [0.5, 1.5] and divided by e - 3/2.

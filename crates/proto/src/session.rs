@@ -142,6 +142,9 @@ pub enum Cause {
     Replaced,
     /// A bad session description.
     BadMediaDescription,
+    /// No RTP (or RTCP) from the peer for the configured time while its
+    /// media was expected: we hung up with BYE.
+    RtpTimeout,
     /// An internal failure.
     InternalError,
 }
@@ -279,10 +282,11 @@ pub enum SessionEvent {
         /// The BYE.
         request: Request,
     },
-    /// A DTMF tone, sent (`outgoing`) or received by INFO.
+    /// A DTMF tone, sent (`outgoing`) or received, by INFO or in the
+    /// media as an RFC 4733 telephone-event.
     Dtmf {
-        /// The INFO.
-        request: Request,
+        /// The INFO; `None` for an RFC 4733 telephone-event.
+        request: Option<Request>,
         /// The tone.
         tone: char,
         /// Its duration in ms.
@@ -1602,9 +1606,12 @@ impl InviteSession {
                 let r = self.respond(&req, 200);
                 self.out.push_back(Out::Response { key, response: r });
                 match parse_dtmf_relay(&req) {
-                    Some((tone, duration)) => {
-                        self.events.push_back(SessionEvent::Dtmf { request: req, tone, duration, outgoing: false })
-                    }
+                    Some((tone, duration)) => self.events.push_back(SessionEvent::Dtmf {
+                        request: Some(req),
+                        tone,
+                        duration,
+                        outgoing: false,
+                    }),
                     None => self.events.push_back(SessionEvent::Info { request: req }),
                 }
             }
@@ -1782,6 +1789,19 @@ impl InviteSession {
         self.disarm(STimer::Refresh);
         self.disarm(STimer::Expire);
         self.disarm(STimer::Glare);
+        Ok(())
+    }
+
+    /// Ends a confirmed session for a media reason (an RTP timeout): BYE,
+    /// then `Terminated` with `cause` at once, as when a session timer
+    /// expires (RFC 4028 §10). A session that is not confirmed fails with
+    /// `InvalidState` and is left to its own end.
+    pub fn end_for_media(&mut self, cause: Cause, rng: &mut dyn Rng) -> Result<(), SessionError> {
+        if self.state != SessionState::Confirmed {
+            return Err(self.invalid("end_for_media"));
+        }
+        self.send_bye(rng);
+        self.end(cause);
         Ok(())
     }
 
@@ -2019,15 +2039,10 @@ impl InviteSession {
         self.dtmf_with(now, tones, duration, gap, &[])
     }
 
-    /// [`InviteSession::dtmf`] with extra headers on every INFO.
-    pub fn dtmf_with(
-        &mut self,
-        now: Instant,
-        tones: &str,
-        duration: u32,
-        gap: u32,
-        extra: &[Header],
-    ) -> Result<(), SessionError> {
+    /// Whether DTMF `tones` may be sent now, by INFO or in the media: the
+    /// session is confirmed, the tones are 0-9, A-D, `*`, `#` or `,`, the
+    /// duration is 40-6000 ms and the gap at least 50 ms.
+    pub fn check_dtmf(&self, tones: &str, duration: u32, gap: u32) -> Result<(), SessionError> {
         if self.state != SessionState::Confirmed {
             return Err(self.invalid("dtmf"));
         }
@@ -2043,6 +2058,19 @@ impl InviteSession {
                 return Err(SessionError::InvalidDtmf(format!("tone {c:?}")));
             }
         }
+        Ok(())
+    }
+
+    /// [`InviteSession::dtmf`] with extra headers on every INFO.
+    pub fn dtmf_with(
+        &mut self,
+        now: Instant,
+        tones: &str,
+        duration: u32,
+        gap: u32,
+        extra: &[Header],
+    ) -> Result<(), SessionError> {
+        self.check_dtmf(tones, duration, gap)?;
         let idle = self.dtmf_queue.is_empty();
         let extra = Arc::new(extra.to_vec());
         for c in tones.chars() {
@@ -2066,7 +2094,7 @@ impl InviteSession {
             }
             info.headers.push(Header::ContentType(MediaType::new("application", "dtmf-relay")));
             info.body = Bytes::from(format!("Signal={tone}\r\nDuration={duration}\r\n"));
-            self.events.push_back(SessionEvent::Dtmf { request: info.clone(), tone, duration, outgoing: true });
+            self.events.push_back(SessionEvent::Dtmf { request: Some(info.clone()), tone, duration, outgoing: true });
             self.out.push_back(Out::Request { request: info, purpose: Purpose::Info });
         }
         if !self.dtmf_queue.is_empty() {

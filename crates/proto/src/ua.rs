@@ -253,7 +253,19 @@ enum Owner {
 }
 
 /// Factory of description hooks, one per session.
-pub type HooksFactory = Box<dyn FnMut() -> Box<dyn DescriptionHooks> + Send>;
+pub type HooksFactory = Box<dyn FnMut(&HooksContext) -> Box<dyn DescriptionHooks> + Send>;
+
+/// What a [`HooksFactory`] knows about the session it makes hooks for: its
+/// id (the one later events and commands carry) and who started it. A
+/// session whose creation fails after the factory ran (an inbound INVITE
+/// without Contact) never appears under that id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HooksContext {
+    /// The session id.
+    pub session: u64,
+    /// True for a session the peer started.
+    pub inbound: bool,
+}
 
 /// The user agent core.
 pub struct UserAgentCore {
@@ -467,7 +479,7 @@ impl UserAgentCore {
         }
         let transport = self.transport_to(&req.uri);
         let cfg = self.session_config(opts.rel100.unwrap_or(self.config.rel100), transport);
-        let hooks = (self.hooks)();
+        let hooks = (self.hooks)(&HooksContext { session: id, inbound: false });
         let s = InviteSession::outbound(id, req, cfg, hooks, opts.without_sdp, &mut *self.rng)?;
         self.by_dialog.insert((ByteString::from(call_id), ByteString::from(tag)), id);
         self.sessions.insert(id, Box::new(s));
@@ -585,6 +597,13 @@ impl UserAgentCore {
         self.with_session(now, id, |s, rng| s.renegotiate_with(now, op, hold, use_update, without_sdp, extra, rng))
     }
 
+    /// Ends a confirmed session for a media reason, such as
+    /// [`Cause::RtpTimeout`]: BYE, then
+    /// `Terminated` with `cause` (see [`InviteSession::end_for_media`]).
+    pub fn end_for_media(&mut self, now: Instant, id: u64, cause: Cause) -> Result<(), UaError> {
+        self.with_session(now, id, |s, rng| s.end_for_media(cause, rng))
+    }
+
     /// Cancels an outbound session.
     pub fn cancel(&mut self, now: Instant, id: u64) -> Result<(), UaError> {
         self.with_session(now, id, |s, _| s.cancel())
@@ -617,6 +636,13 @@ impl UserAgentCore {
         extra: &[Header],
     ) -> Result<(), UaError> {
         self.with_session(now, id, |s, _| s.dtmf_with(now, tones, duration, gap, extra))
+    }
+
+    /// Checks DTMF tones for session `id` without sending them (see
+    /// [`InviteSession::check_dtmf`]), for tones sent in the media.
+    pub fn check_dtmf(&self, id: u64, tones: &str, duration: u32, gap: u32) -> Result<(), UaError> {
+        let s = self.sessions.get(&id).ok_or(UaError::NoSession(id))?;
+        Ok(s.check_dtmf(tones, duration, gap)?)
     }
 
     /// Sends an INFO with `body`.
@@ -1326,7 +1352,7 @@ impl UserAgentCore {
         let id = self.id();
         let tag = self.rng.token(10);
         let cfg = self.session_config(self.config.rel100, transport);
-        let hooks = (self.hooks)();
+        let hooks = (self.hooks)(&HooksContext { session: id, inbound: true });
         let s = Box::new(InviteSession::inbound(id, request.clone(), key.clone(), cfg, hooks, &tag));
         if s.dialog().is_none() {
             let mut resp = response_for(&request, 400, Some(&tag));

@@ -259,7 +259,7 @@ impl Side {
         let logs: Arc<Mutex<Vec<Arc<Mutex<SdpLog>>>>> = Arc::default();
         let logs2 = logs.clone();
         let name = user.to_owned();
-        let hooks = Box::new(move || {
+        let hooks = Box::new(move |_: &sipact_proto::ua::HooksContext| {
             let s = FakeSdp::new(&name);
             if let Ok(mut l) = logs2.lock() {
                 l.push(s.log.clone());
