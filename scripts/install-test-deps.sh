@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the peers the interop tests need, when missing: SIPp (Debian
+# package `sip-tester`, binary `sipp`) and tshark (decodes the `--pcap`
+# captures). Idempotent: does nothing when both are on PATH. Needs root
+# (or sudo) and apt-get. Exits non-zero, with a message, if a tool is
+# still missing afterwards.
+set -euo pipefail
+
+missing=()
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v tshark >/dev/null 2>&1 || missing+=(tshark)
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-test-deps: apt-get not found; install ${missing[*]} by hand" >&2
+    exit 1
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    else
+        echo "install-test-deps: installing ${missing[*]} needs root" >&2
+        exit 1
+    fi
+fi
+
+# One installer at a time (parallel test binaries may call this script).
+exec 9>"${TMPDIR:-/tmp}/sipact-install-test-deps.lock"
+if command -v flock >/dev/null 2>&1; then
+    flock 9
+fi
+# Another caller may have finished while we waited.
+missing=()
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v tshark >/dev/null 2>&1 || missing+=(tshark)
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-test-deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq >&2 || true
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections 2>/dev/null || true
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+
+for tool in sipp tshark; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "install-test-deps: $tool still not found after installing" >&2
+        exit 1
+    fi
+done
