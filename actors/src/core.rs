@@ -318,6 +318,8 @@ impl CoreActor {
         let audio = (m.audio)(info.id());
         match MediaActor::new(setup, audio, ctx.address(), info.clone()) {
             Ok(actor) => {
+                // Counters exist from the start, before the actor first runs.
+                info.set_media_stats(crate::media::MediaStats::default());
                 self.media_actors.insert(info.id(), (actor.start(), handler));
             }
             Err(e) => tracing::warn!(session = info.id(), error = %e, "no media for the session"),

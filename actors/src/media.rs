@@ -336,6 +336,7 @@ impl Actor for MediaActor {
             ctx.add_stream(Self::receive(s.clone(), Component::Rtcp));
         }
         ctx.run_interval(Duration::from_millis(20), |act, ctx| act.tick(ctx));
+        self.info.set_media_stats(self.stats);
         tracing::debug!(session = self.id, local = ?self.rtp.local_addr().ok(), "media started");
     }
 
