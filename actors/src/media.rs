@@ -20,6 +20,7 @@
 //! media crate itself.
 //!
 //! [`HandlerHooks`]: sipact_media::handler::HandlerHooks
+//! [`RtpSession`]: sipact_media::rtp::RtpSession
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -124,6 +124,16 @@ async fn tones_flow_both_ways() {
 }
 
 #[actix_rt::test]
+async fn echo_plays_back_what_it_hears() {
+    let (a_audio, a_heard, _) = tone_audio(440.0, 440.0);
+    let alice = UserAgent::start_with_media(cfg("alice"), a_audio).unwrap();
+    let bob = UserAgent::start(media_cfg("bob", |c| c.echo = true)).unwrap();
+    let mut c = call(&alice, &bob).await;
+    until("alice's tone back from bob", || a_heard.load(Ordering::Relaxed) >= 10).await;
+    c.hang_up().await;
+}
+
+#[actix_rt::test]
 async fn dtmf_goes_as_rfc4733_telephone_events() {
     let rfc4733 = |c: &mut UaConfig| c.dtmf = "rfc4733".into();
     let alice = UserAgent::start_with_media(media_cfg("alice", rfc4733), silent()).unwrap();

@@ -126,3 +126,17 @@ fn factories_make_handlers() {
     let mut hooks: Box<dyn DescriptionHooks> = Box::new(HandlerHooks::new(h));
     assert_eq!(sdp(&hooks.offer(false).unwrap()).media[0].port, 4002);
 }
+
+#[test]
+fn hooks_ignore_an_answer_repeated_after_the_exchange() {
+    // RFC 3261 §13.2.1: the answer in an unreliable 183 is the answer; the
+    // 2xx repeats it and is ignored.
+    let mut alice = HandlerHooks::new(NoneHandler::new(A, 4000, 1));
+    let mut bob = HandlerHooks::new(NoneHandler::new(B, 5000, 2));
+    let offer = alice.offer(false).unwrap();
+    let answer = bob.answer(&offer, false).unwrap();
+    alice.apply_answer(&answer).unwrap();
+    assert_eq!(alice.apply_answer(&answer), Ok(()));
+    assert_eq!(alice.handler().signaling_state(), SignalingState::Stable);
+    assert_eq!(alice.handler().direction(), Some(Direction::SendRecv));
+}
