@@ -37,6 +37,6 @@ pub use session::{
 };
 pub use sipact_proto as proto;
 pub use sipact_proto::session::Body;
-pub use sipact_proto::ua::InviteOptions;
+pub use sipact_proto::ua::{DescriptionModifier, InviteOptions};
 pub use sipact_proto::{Cause, SessionEvent, UaError};
 pub use ua::{Incoming, StartError, UaConfig, UserAgent};

@@ -451,10 +451,30 @@ impl UserAgent {
         UserAgent::start_inner(config, None, Some(audio))
     }
 
+    /// Starts a user agent whose every session description passes through
+    /// `modifiers` (SIP.js `modifiers`, UA-wide: outgoing descriptions
+    /// after the handler made them, incoming ones before it sees them).
+    /// Per-call modifiers go in [`InviteOptions::modifiers`].
+    pub fn start_with_modifiers(
+        config: UaConfig,
+        modifiers: Vec<sipact_proto::ua::DescriptionModifier>,
+    ) -> Result<UserAgent, StartError> {
+        UserAgent::start_full(config, None, None, modifiers)
+    }
+
     fn start_inner(
         config: UaConfig,
         factory: Option<HooksFactory>,
         audio: Option<AudioFactory>,
+    ) -> Result<UserAgent, StartError> {
+        UserAgent::start_full(config, factory, audio, Vec::new())
+    }
+
+    fn start_full(
+        config: UaConfig,
+        factory: Option<HooksFactory>,
+        audio: Option<AudioFactory>,
+        modifiers: Vec<sipact_proto::ua::DescriptionModifier>,
     ) -> Result<UserAgent, StartError> {
         if actix::System::try_current().is_none() {
             return Err(StartError::NoSystem);
@@ -489,6 +509,7 @@ impl UserAgent {
         let tls_client = crate::transport::tls::connector(config.tls_ca.as_deref())?;
         let mut core_config = config.core_config(local)?;
         // Sessions and requests over another transport name it in Via and Contact.
+        core_config.modifiers = modifiers;
         core_config.locals.push((TransportKind::Udp, udp_addr));
         core_config.locals.extend(bound.iter().map(|(t, a, _)| (*t, *a)));
         let ip = local.ip();

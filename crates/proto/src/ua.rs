@@ -63,6 +63,9 @@ pub struct CoreConfig {
     pub registrar_min_expires: Option<u32>,
     /// Refresh sessions (RFC 4028) with UPDATE instead of re-INVITE.
     pub refresh_with_update: bool,
+    /// Modifiers applied to every session description of every session
+    /// (inbound ones included), before per-call ones.
+    pub modifiers: Vec<DescriptionModifier>,
     /// Addresses of the other transports this UA listens on: a session
     /// or request carried by one of them names it in Via and Contact.
     pub locals: Vec<(TransportKind, SocketAddr)>,
@@ -90,6 +93,7 @@ impl CoreConfig {
             registrar_min_expires: None,
             refresh_with_update: false,
             locals: Vec::new(),
+            modifiers: Vec::new(),
         }
     }
 
@@ -159,9 +163,64 @@ fn host_of(addr: SocketAddr) -> Host {
     }
 }
 
+/// A SIP.js-style description modifier: applied, in order, to every
+/// session description the session sends (after the description handler
+/// made it) and receives (before the handler sees it).
+#[derive(Clone)]
+pub struct DescriptionModifier(pub Arc<dyn Fn(&mut Body) + Send + Sync>);
+
+impl DescriptionModifier {
+    /// A modifier from a function.
+    pub fn new(f: impl Fn(&mut Body) + Send + Sync + 'static) -> Self {
+        DescriptionModifier(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for DescriptionModifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DescriptionModifier")
+    }
+}
+
+/// Description hooks wrapped with modifiers.
+struct ModifiedHooks {
+    inner: Box<dyn DescriptionHooks>,
+    modifiers: Vec<DescriptionModifier>,
+}
+
+impl ModifiedHooks {
+    fn apply(&self, mut b: Body) -> Body {
+        for m in &self.modifiers {
+            (m.0)(&mut b);
+        }
+        b
+    }
+}
+
+impl DescriptionHooks for ModifiedHooks {
+    fn offer(&mut self, hold: bool) -> Result<Body, u16> {
+        self.inner.offer(hold).map(|b| self.apply(b))
+    }
+    fn answer(&mut self, offer: &Body, hold: bool) -> Result<Body, u16> {
+        let offer = self.apply(offer.clone());
+        self.inner.answer(&offer, hold).map(|b| self.apply(b))
+    }
+    fn apply_answer(&mut self, answer: &Body) -> Result<(), u16> {
+        let answer = self.apply(answer.clone());
+        self.inner.apply_answer(&answer)
+    }
+}
+
+fn with_modifiers(inner: Box<dyn DescriptionHooks>, modifiers: Vec<DescriptionModifier>) -> Box<dyn DescriptionHooks> {
+    if modifiers.is_empty() { inner } else { Box::new(ModifiedHooks { inner, modifiers }) }
+}
+
 /// Options of an outgoing INVITE (SIP.js `inviteOptions`).
 #[derive(Debug, Clone, Default)]
 pub struct InviteOptions {
+    /// SIP.js `modifiers`: applied to every description of this session,
+    /// after the UA-wide ones of [`CoreConfig::modifiers`].
+    pub modifiers: Vec<DescriptionModifier>,
     /// Extra headers, added as they are.
     pub extra_headers: Vec<Header>,
     /// Hide our identity (RFC 3323/3325): anonymous From plus `Privacy: id`.
@@ -480,6 +539,9 @@ impl UserAgentCore {
         let transport = self.transport_to(&req.uri);
         let cfg = self.session_config(opts.rel100.unwrap_or(self.config.rel100), transport);
         let hooks = (self.hooks)(&HooksContext { session: id, inbound: false });
+        let mut mods = self.config.modifiers.clone();
+        mods.extend(opts.modifiers.iter().cloned());
+        let hooks = with_modifiers(hooks, mods);
         let s = InviteSession::outbound(id, req, cfg, hooks, opts.without_sdp, &mut *self.rng)?;
         self.by_dialog.insert((ByteString::from(call_id), ByteString::from(tag)), id);
         self.sessions.insert(id, Box::new(s));
@@ -1353,6 +1415,7 @@ impl UserAgentCore {
         let tag = self.rng.token(10);
         let cfg = self.session_config(self.config.rel100, transport);
         let hooks = (self.hooks)(&HooksContext { session: id, inbound: true });
+        let hooks = with_modifiers(hooks, self.config.modifiers.clone());
         let s = Box::new(InviteSession::inbound(id, request.clone(), key.clone(), cfg, hooks, &tag));
         if s.dialog().is_none() {
             let mut resp = response_for(&request, 400, Some(&tag));
