@@ -23,6 +23,9 @@ use crate::transport::TransportRegistry;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SessionCmd {
+    /// Sets the modifiers of the session's next description exchanges
+    /// (given with hold, unhold, reinvite or accept).
+    SetModifiers(Vec<sipact_proto::ua::DescriptionModifier>),
     /// Provisional response.
     Progress {
         /// Status, 101..=199.
@@ -105,6 +108,7 @@ impl SessionCmd {
     /// [`SessionError::InvalidState`](sipact_proto::SessionError::InvalidState).
     pub fn op(&self) -> &'static str {
         match self {
+            SessionCmd::SetModifiers(_) => "modifiers",
             SessionCmd::Progress { .. } => "progress",
             SessionCmd::Accept => "accept",
             SessionCmd::Reject(_) => "reject",
@@ -604,6 +608,7 @@ impl Handler<Command> for CoreActor {
         let _entered = span.enter();
         tracing::debug!(op = m.cmd.op(), "session command");
         let r = match m.cmd {
+            SessionCmd::SetModifiers(mods) => self.core.set_call_modifiers(id, mods),
             SessionCmd::Progress { status, early_media, reliable } => {
                 self.core.progress(now, id, status, early_media, reliable)
             }

@@ -32,8 +32,8 @@ pub mod ua;
 
 pub use media::{AudioFactory, MediaStats};
 pub use session::{
-    ByeOptions, DescriptionHandler, DtmfOptions, HoldOptions, ProgressOptions, ReferOptions, ReinviteOptions,
-    ReplyOptions, Session, SessionEvents, TerminateOptions, extra_header,
+    AcceptOptions, ByeOptions, DescriptionHandler, DtmfOptions, HoldOptions, ProgressOptions, ReferOptions,
+    ReinviteOptions, ReplyOptions, Session, SessionEvents, TerminateOptions, extra_header,
 };
 pub use sipact_proto as proto;
 pub use sipact_proto::session::Body;

@@ -277,6 +277,9 @@ pub struct TerminateOptions {
 pub struct HoldOptions {
     /// Extra headers on the re-INVITE or UPDATE.
     pub extra_headers: Vec<Header>,
+    /// SIP.js `modifiers` for this exchange and the following ones (they
+    /// replace those of the previous call and apply after the session's own).
+    pub modifiers: Vec<sipact_proto::ua::DescriptionModifier>,
     /// UPDATE (RFC 3311) instead of re-INVITE.
     pub use_update: bool,
 }
@@ -289,6 +292,16 @@ pub struct ReinviteOptions {
     pub without_sdp: bool,
     /// Extra headers.
     pub extra_headers: Vec<Header>,
+    /// SIP.js `modifiers`, as in [`HoldOptions::modifiers`].
+    pub modifiers: Vec<sipact_proto::ua::DescriptionModifier>,
+}
+
+/// Options of `accept_with` (SIP.js `accept(options)`).
+#[derive(Debug, Clone, Default)]
+pub struct AcceptOptions {
+    /// SIP.js `modifiers` for the answer (or offer) of the 2xx and the
+    /// exchanges that follow, as in [`HoldOptions::modifiers`].
+    pub modifiers: Vec<sipact_proto::ua::DescriptionModifier>,
 }
 
 /// Options of `refer_with` and `refer_session_with`.
@@ -545,6 +558,14 @@ impl Session {
         self.cmd(SessionCmd::Accept).await
     }
 
+    /// Inbound: accepts with a 2xx, with options (SIP.js `accept(options)`).
+    pub async fn accept_with(&self, opts: AcceptOptions) -> Result<(), UaError> {
+        self.only(Direction::Inbound, "accept")?;
+        // The command that follows reports any state error under its own name.
+        let _ = self.cmd(SessionCmd::SetModifiers(opts.modifiers)).await;
+        self.cmd(SessionCmd::Accept).await
+    }
+
     /// Inbound: rejects with a non-2xx final response (SIP.js default 480).
     pub async fn reject(&self, status: u16) -> Result<(), UaError> {
         self.only(Direction::Inbound, "reject")?;
@@ -601,6 +622,8 @@ impl Session {
 
     /// Holds the peer, by re-INVITE or UPDATE, with extra headers.
     pub async fn hold_with(&self, opts: HoldOptions) -> Result<(), UaError> {
+        // The command that follows reports any state error under its own name.
+        let _ = self.cmd(SessionCmd::SetModifiers(opts.modifiers)).await;
         self.renegotiate("hold", Some(true), opts.use_update, false, opts.extra_headers).await
     }
 
@@ -611,6 +634,8 @@ impl Session {
 
     /// Takes the peer off hold, by re-INVITE or UPDATE, with extra headers.
     pub async fn unhold_with(&self, opts: HoldOptions) -> Result<(), UaError> {
+        // The command that follows reports any state error under its own name.
+        let _ = self.cmd(SessionCmd::SetModifiers(opts.modifiers)).await;
         self.renegotiate("unhold", Some(false), opts.use_update, false, opts.extra_headers).await
     }
 
@@ -619,6 +644,8 @@ impl Session {
     /// goes in the ACK). A failure is reported as `RenegotiationFailed`;
     /// success has no event of its own.
     pub async fn reinvite(&self, opts: ReinviteOptions) -> Result<(), UaError> {
+        // The command that follows reports any state error under its own name.
+        let _ = self.cmd(SessionCmd::SetModifiers(opts.modifiers)).await;
         self.renegotiate("reinvite", None, false, opts.without_sdp, opts.extra_headers).await
     }
 

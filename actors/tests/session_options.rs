@@ -368,7 +368,11 @@ async fn dtmf_hold_and_refer_carry_extra_headers() {
 
     // Hold by UPDATE, unhold by re-INVITE, each with its header.
     call.a
-        .hold_with(HoldOptions { use_update: true, extra_headers: vec![extra_header("X-Hold", "update")] })
+        .hold_with(HoldOptions {
+            use_update: true,
+            extra_headers: vec![extra_header("X-Hold", "update")],
+            ..Default::default()
+        })
         .await
         .unwrap();
     events_until(&mut call.a_ev, &mut call.a_seen, |e| matches!(e, SessionEvent::HoldChanged { local_hold: true }))

@@ -182,37 +182,56 @@ impl std::fmt::Debug for DescriptionModifier {
     }
 }
 
+/// Modifiers given with the latest call of a session (hold, reinvite,
+/// accept...): they apply, after the session's own, from then on.
+pub(crate) type CallModifiers = Arc<std::sync::Mutex<Vec<DescriptionModifier>>>;
+
 /// Description hooks wrapped with modifiers.
 struct ModifiedHooks {
     inner: Box<dyn DescriptionHooks>,
     modifiers: Vec<DescriptionModifier>,
+    call: CallModifiers,
 }
 
 impl ModifiedHooks {
-    fn apply(&self, mut b: Body) -> Body {
-        for m in &self.modifiers {
+    fn call_mods(&self) -> Vec<DescriptionModifier> {
+        self.call.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    fn apply(&self, b: &Body) -> Option<Body> {
+        let call = self.call_mods();
+        if self.modifiers.is_empty() && call.is_empty() {
+            return None;
+        }
+        let mut b = b.clone();
+        for m in self.modifiers.iter().chain(call.iter()) {
             (m.0)(&mut b);
         }
-        b
+        Some(b)
     }
 }
 
 impl DescriptionHooks for ModifiedHooks {
     fn offer(&mut self, hold: bool) -> Result<Body, u16> {
-        self.inner.offer(hold).map(|b| self.apply(b))
+        self.inner.offer(hold).map(|b| self.apply(&b).unwrap_or(b))
     }
     fn answer(&mut self, offer: &Body, hold: bool) -> Result<Body, u16> {
-        let offer = self.apply(offer.clone());
-        self.inner.answer(&offer, hold).map(|b| self.apply(b))
+        let modified = self.apply(offer);
+        let b = self.inner.answer(modified.as_ref().unwrap_or(offer), hold)?;
+        Ok(self.apply(&b).unwrap_or(b))
     }
     fn apply_answer(&mut self, answer: &Body) -> Result<(), u16> {
-        let answer = self.apply(answer.clone());
-        self.inner.apply_answer(&answer)
+        let modified = self.apply(answer);
+        self.inner.apply_answer(modified.as_ref().unwrap_or(answer))
     }
 }
 
-fn with_modifiers(inner: Box<dyn DescriptionHooks>, modifiers: Vec<DescriptionModifier>) -> Box<dyn DescriptionHooks> {
-    if modifiers.is_empty() { inner } else { Box::new(ModifiedHooks { inner, modifiers }) }
+fn with_modifiers(
+    inner: Box<dyn DescriptionHooks>,
+    modifiers: Vec<DescriptionModifier>,
+    call: CallModifiers,
+) -> Box<dyn DescriptionHooks> {
+    Box::new(ModifiedHooks { inner, modifiers, call })
 }
 
 /// Options of an outgoing INVITE (SIP.js `inviteOptions`).
@@ -221,6 +240,9 @@ pub struct InviteOptions {
     /// SIP.js `modifiers`: applied to every description of this session,
     /// after the UA-wide ones of [`CoreConfig::modifiers`].
     pub modifiers: Vec<DescriptionModifier>,
+    /// SIP.js `sessionDescriptionHandlerOptions`, handed to the
+    /// description-handler factory in [`HooksContext::options`].
+    pub description_options: Vec<(String, String)>,
     /// Extra headers, added as they are.
     pub extra_headers: Vec<Header>,
     /// Hide our identity (RFC 3323/3325): anonymous From plus `Privacy: id`.
@@ -318,12 +340,16 @@ pub type HooksFactory = Box<dyn FnMut(&HooksContext) -> Box<dyn DescriptionHooks
 /// id (the one later events and commands carry) and who started it. A
 /// session whose creation fails after the factory ran (an inbound INVITE
 /// without Contact) never appears under that id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HooksContext {
     /// The session id.
     pub session: u64,
     /// True for a session the peer started.
     pub inbound: bool,
+    /// SIP.js `sessionDescriptionHandlerOptions` of an outgoing INVITE
+    /// (name/value pairs the handler factory interprets; empty for
+    /// inbound sessions, whose handler exists before anyone answers).
+    pub options: Vec<(String, String)>,
 }
 
 /// The user agent core.
@@ -349,6 +375,7 @@ pub struct UserAgentCore {
     registration: Option<Registration>,
     digest: DigestClient,
     auth_tries: crate::Map<u64, u32>,
+    call_mods: crate::Map<u64, CallModifiers>,
     verifier: Option<crate::auth::DigestVerifier>,
     bindings: crate::Map<String, (NameAddr, u32)>,
     epoch: Option<Instant>,
@@ -412,6 +439,7 @@ impl UserAgentCore {
             registration: None,
             digest,
             auth_tries: crate::Map::default(),
+            call_mods: crate::Map::default(),
             verifier,
             bindings: crate::Map::default(),
             epoch: None,
@@ -423,6 +451,17 @@ impl UserAgentCore {
     /// The configuration.
     pub fn config(&self) -> &CoreConfig {
         &self.config
+    }
+
+    /// Sets the modifiers of a session's next description exchanges (SIP.js
+    /// `hold(options, modifiers)` and the like); they replace the previous
+    /// call's and apply after the session's own.
+    pub fn set_call_modifiers(&mut self, id: u64, modifiers: Vec<DescriptionModifier>) -> Result<(), UaError> {
+        let m = self.call_mods.get(&id).ok_or(UaError::NoSession(id))?;
+        if let Ok(mut l) = m.lock() {
+            *l = modifiers;
+        }
+        Ok(())
     }
 
     /// Takes the descriptions a session sent or received since they were
@@ -538,10 +577,13 @@ impl UserAgentCore {
         }
         let transport = self.transport_to(&req.uri);
         let cfg = self.session_config(opts.rel100.unwrap_or(self.config.rel100), transport);
-        let hooks = (self.hooks)(&HooksContext { session: id, inbound: false });
+        let hooks =
+            (self.hooks)(&HooksContext { session: id, inbound: false, options: opts.description_options.clone() });
         let mut mods = self.config.modifiers.clone();
         mods.extend(opts.modifiers.iter().cloned());
-        let hooks = with_modifiers(hooks, mods);
+        let call = CallModifiers::default();
+        self.call_mods.insert(id, call.clone());
+        let hooks = with_modifiers(hooks, mods, call);
         let s = InviteSession::outbound(id, req, cfg, hooks, opts.without_sdp, &mut *self.rng)?;
         self.by_dialog.insert((ByteString::from(call_id), ByteString::from(tag)), id);
         self.sessions.insert(id, Box::new(s));
@@ -974,6 +1016,7 @@ impl UserAgentCore {
             self.by_dialog.remove(&(call_id, ByteString::from(s.local_tag())));
             self.by_server_tx.retain(|_, v| *v != id);
             self.auth_tries.remove(&id);
+            self.call_mods.remove(&id);
             // A re-INVITE still pending when the session ended (BYE crossed
             // it, and its 2xx was lost) would keep its client transaction
             // in Proceeding for ever: nothing retransmits that 2xx any more.
@@ -1414,8 +1457,10 @@ impl UserAgentCore {
         let id = self.id();
         let tag = self.rng.token(10);
         let cfg = self.session_config(self.config.rel100, transport);
-        let hooks = (self.hooks)(&HooksContext { session: id, inbound: true });
-        let hooks = with_modifiers(hooks, self.config.modifiers.clone());
+        let hooks = (self.hooks)(&HooksContext { session: id, inbound: true, options: Vec::new() });
+        let call = CallModifiers::default();
+        self.call_mods.insert(id, call.clone());
+        let hooks = with_modifiers(hooks, self.config.modifiers.clone(), call);
         let s = Box::new(InviteSession::inbound(id, request.clone(), key.clone(), cfg, hooks, &tag));
         if s.dialog().is_none() {
             let mut resp = response_for(&request, 400, Some(&tag));
