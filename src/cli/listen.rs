@@ -24,8 +24,7 @@ pub struct ListenArgs {
     /// `reject:CODE` (a final response 300-699). Default auto.
     #[arg(long, env = "SIPACT_ANSWER", value_name = "auto|ring:SECS|reject:CODE")]
     pub answer: Option<String>,
-    /// Echo the caller's media back (needs --media rtp or webrtc; today
-    /// the signalling-only handler has no media, and this only logs a warning).
+    /// Play back what the caller sends (an echo; needs --media rtp).
     #[arg(long, env = "SIPACT_ECHO")]
     pub echo: bool,
     /// Take this many calls, decline any others with 486, and exit (0)
@@ -79,10 +78,12 @@ pub async fn run(args: ListenArgs) -> Result<(), Failure> {
     if max_calls == Some(0) {
         return Err(Failure::usage("--max-calls must be at least 1"));
     }
-    let echo = args.echo || file.echo.unwrap_or(false);
-    let settings = super::settings(&args.common, &file, SocketAddr::from(([127, 0, 0, 1], 5060)))?;
-    if echo {
-        output::note("sipact listen: --echo needs a media handler; the signalling-only SDP in use sends no media");
+    let mut settings = super::settings(&args.common, &file, SocketAddr::from(([127, 0, 0, 1], 5060)))?;
+    if args.echo {
+        settings.ua.echo = true;
+    }
+    if settings.ua.echo && settings.ua.media != "rtp" {
+        output::note("sipact listen: --echo needs --media rtp; there is no media to echo");
     }
     let pcap = match &settings.pcap {
         Some(p) => Some(

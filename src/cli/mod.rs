@@ -60,7 +60,8 @@ SIPACT_HANGUP_AFTER...), or from the TOML file given with --config (keys
 named like the options, with underscores: answer = \"ring:2\",
 hangup_after = 3.0), in that order of precedence. The same file and
 variables also set the user agent's settings (user, domain, t1_ms, rel100,
-username, password, outbound_proxy, tls_cert, tls_key, tls_ca...).
+media, echo, dtmf = \"info\" or \"rfc4733\", rtp_timeout_ms, username,
+password, outbound_proxy, tls_cert, tls_key, tls_ca...).
 Logs go to standard error, filtered by RUST_LOG (default: warn).";
 
 /// sipact: a SIP user agent.
@@ -128,8 +129,10 @@ pub enum Media {
     Webrtc,
     /// Plain RTP (G.711, RFC 4733 DTMF).
     Rtp,
-    /// No media: signalling-only SDP.
+    /// No media: SDP on the discard port, no sockets (load generation).
     None,
+    /// SDP announcing audio, no media behind it.
+    Signalling,
 }
 
 /// Format of `--events`.
@@ -173,8 +176,9 @@ pub struct Common {
     /// `;transport=` (default udp).
     #[arg(long, env = "SIPACT_TRANSPORT", value_enum)]
     pub transport: Option<Transport>,
-    /// Media of the sessions (default none). Today every choice uses the
-    /// signalling-only SDP handler (audio described, no RTP sent).
+    /// Media of the sessions (default rtp: plain RTP/AVP audio, G.711 and
+    /// telephone-event). The user agent has no WebRTC media yet: `webrtc`
+    /// falls back to plain RTP, with a warning.
     #[arg(long, env = "SIPACT_MEDIA", value_enum)]
     pub media: Option<Media>,
     /// RFC 3262 reliable provisionals (default supported).
@@ -205,14 +209,12 @@ pub struct Common {
 pub struct FileOptions {
     pub bind: Option<SocketAddr>,
     pub transport: Option<Transport>,
-    pub media: Option<Media>,
     pub rel100: Option<Rel100>,
     pub events: Option<EventsFormat>,
     pub ladder: Option<bool>,
     pub pcap: Option<PathBuf>,
     // listen
     pub answer: Option<String>,
-    pub echo: Option<bool>,
     pub max_calls: Option<u64>,
     // call
     pub from: Option<String>,
@@ -285,13 +287,29 @@ pub fn settings(common: &Common, file: &FileOptions, default_bind: SocketAddr) -
     ua.bind = common.bind.or(file.bind).unwrap_or(default_bind);
     if let Some(t) = common.transport.or(file.transport) {
         ua.transport = t.token().into();
+        // The stream transport listens on the --bind port (UDP too, always).
+        let port = ua.bind.port();
+        match t {
+            Transport::Udp => {}
+            Transport::Tcp if ua.tcp_port == 0 => ua.tcp_port = port,
+            Transport::Ws if ua.ws_port == 0 => ua.ws_port = port,
+            Transport::Tls if ua.tls_port == 0 => ua.tls_port = port,
+            _ => {}
+        }
     }
     if let Some(r) = common.rel100.or(file.rel100) {
         ua.rel100 = r.token().into();
     }
-    let media = common.media.or(file.media).unwrap_or(Media::None);
-    if media != Media::None {
-        tracing::info!(?media, "media handlers are not wired to the command yet: signalling-only SDP");
+    // `media` in the file or SIPACT_MEDIA are read by UaConfig::load.
+    match common.media {
+        Some(Media::Webrtc) => {
+            output::note("sipact: WebRTC media is not available in the user agent yet; using plain RTP");
+            ua.media = "rtp".into();
+        }
+        Some(Media::Rtp) => ua.media = "rtp".into(),
+        Some(Media::None) => ua.media = "none".into(),
+        Some(Media::Signalling) => ua.media = "signalling".into(),
+        None => {}
     }
     Ok(Settings {
         ua,
@@ -313,10 +331,13 @@ pub fn seconds(name: &str, v: Option<f64>) -> Result<Option<std::time::Duration>
 /// Runs the command line.
 pub fn main() -> ExitCode {
     // Logs go to standard error, filtered by RUST_LOG (default: warnings,
-    // but not the UDP transport's "restarting" notice, which its supervisor
-    // also logs when the user agent shuts down).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sipact_actors::transport::udp=error"));
+    // but not the transports' "restarting" notices, which their supervisors
+    // also log when the user agent shuts down).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "warn,sipact_actors::transport::udp=error,sipact_actors::transport::tcp=error",
+        )
+    });
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let cli = Cli::parse();
     let (name, result) = match cli.command {
