@@ -7,4 +7,5 @@
 pub use sipact_actors as actors;
 pub use sipact_message as message;
 
+pub mod demo;
 pub mod json;
