@@ -75,7 +75,9 @@ pub async fn run(args: RegisterArgs) -> Result<(), Failure> {
     let ua = UserAgent::start(settings.ua.clone())?;
     let tap = WireTap::start(&ua, pcap, settings.ladder);
     let result = registered(&ua, &args.registrar, expires, settings.events, settings.ua.t1_ms).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), ua.shutdown()).await;
+    // No `ua.shutdown()`: it would unregister once more (the registration is
+    // already removed, or was refused); there are no sessions to end, and
+    // the sockets close with the process.
     let pcap_error = match tap {
         Some(t) => t.finish().await,
         None => None,
