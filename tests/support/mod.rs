@@ -256,7 +256,7 @@ pub fn sipp_finish(dir: &Path, mut p: Proc, timeout: Duration) -> SippRun {
     let stat = std::fs::read_to_string(dir.join("stat.csv")).unwrap_or_default();
     let mut lines = stat.lines().filter(|l| !l.trim().is_empty());
     let head: Vec<&str> = lines.next().unwrap_or("").split(';').collect();
-    let last: Vec<&str> = lines.last().unwrap_or("").split(';').collect();
+    let last: Vec<&str> = lines.next_back().unwrap_or("").split(';').collect();
     let col = |name: &str| {
         head.iter().position(|h| *h == name).and_then(|i| last.get(i)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
     };
