@@ -28,7 +28,8 @@ pub struct ListenArgs {
     #[arg(long, env = "SIPACT_ECHO")]
     pub echo: bool,
     /// Take this many calls, decline any others with 486, and exit (0)
-    /// once they are all over.
+    /// once they are all over and the peers have been quiet for T2+T1
+    /// (4.5 s by default), so that retransmitted requests are still answered.
     #[arg(long, env = "SIPACT_MAX_CALLS", value_name = "N")]
     pub max_calls: Option<u64>,
 }
@@ -94,6 +95,9 @@ pub async fn run(args: ListenArgs) -> Result<(), Failure> {
     };
     let ua = UserAgent::start(settings.ua.clone())?;
     let tap = WireTap::start(&ua, pcap, settings.ladder);
+    // With --max-calls, what arrives is watched so that we leave only once
+    // the peers stopped retransmitting.
+    let mut heard = max_calls.map(|_| ua.wire());
     let mut incoming = ua.incoming();
     output::note(&format!("sipact listen: listening on {} ({})", ua.uri(), ua.transport().via_token()));
 
@@ -102,6 +106,7 @@ pub async fn run(args: ListenArgs) -> Result<(), Failure> {
     let mut finished = 0u64;
     let stop = super::interrupted();
     tokio::pin!(stop);
+    let mut reached = false;
     loop {
         tokio::select! {
             s = incoming.next() => {
@@ -118,14 +123,22 @@ pub async fn run(args: ListenArgs) -> Result<(), Failure> {
                 if d.is_none() { break }
                 finished += 1;
                 if max_calls.is_some_and(|m| finished >= m) {
+                    reached = true;
                     break;
                 }
             }
+            // Keep the tap drained while calls go on.
+            Some(_) = async { match heard.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {}
             _ = &mut stop => {
                 output::note("sipact listen: interrupted, ending the calls");
                 break;
             }
         }
+    }
+    if reached && let Some(h) = heard.as_mut() {
+        let quiet = Duration::from_millis(settings.ua.t2_ms + settings.ua.t1_ms);
+        let cap = tokio::time::Instant::now() + Duration::from_millis(64 * settings.ua.t1_ms);
+        linger(h, quiet, cap).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), ua.shutdown()).await;
     if let Some(t) = tap
@@ -134,6 +147,27 @@ pub async fn run(args: ListenArgs) -> Result<(), Failure> {
         return Err(Failure::new(exit::LOCAL, format!("pcap: {e}")));
     }
     Ok(())
+}
+
+/// Waits until nothing was received for `quiet` (the peers stopped
+/// retransmitting: a retransmitted BYE whose 200 was lost still gets its
+/// answer), or until `cap`.
+async fn linger(
+    heard: &mut mpsc::UnboundedReceiver<sipact::actors::core::WireRecord>,
+    quiet: Duration,
+    cap: tokio::time::Instant,
+) {
+    let mut until = (tokio::time::Instant::now() + quiet).min(cap);
+    loop {
+        tokio::select! {
+            r = heard.recv() => match r {
+                Some(rec) if !rec.outgoing => until = (tokio::time::Instant::now() + quiet).min(cap),
+                Some(_) => {}
+                None => return,
+            },
+            _ = tokio::time::sleep_until(until) => return,
+        }
+    }
 }
 
 /// Answers one call and reports its events until it is over.
