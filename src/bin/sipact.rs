@@ -1,4 +1,4 @@
-//! The `sipact` command: `parse`, `listen`, `call`, `register`
+//! The `sipact` command: `demo`, `parse`, `listen`, `call`, `register`
 //! (see `sipact --help`).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
