@@ -336,14 +336,9 @@ pub fn seconds(name: &str, v: Option<f64>) -> Result<Option<std::time::Duration>
 
 /// Runs the command line.
 pub fn main() -> ExitCode {
-    // Logs go to standard error, filtered by RUST_LOG (default: warnings,
-    // but not the transports' "restarting" notices, which their supervisors
-    // also log when the user agent shuts down).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(
-            "warn,sipact_actors::transport::udp=error,sipact_actors::transport::tcp=error",
-        )
-    });
+    // Logs go to standard error, filtered by RUST_LOG (default: warnings).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let cli = Cli::parse();
     let (name, result) = match cli.command {

@@ -170,7 +170,11 @@ impl Handler<crate::messages::Close> for TcpListenerActor {
 impl Supervised for TcpListenerActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         // The accept stream (and with it the socket) went with the context.
-        tracing::warn!(addr = %self.addr, transport = %self.kind.transport(), "listener restarting");
+        if self.closed {
+            tracing::debug!(addr = %self.addr, transport = %self.kind.transport(), "listener closed");
+        } else {
+            tracing::warn!(addr = %self.addr, transport = %self.kind.transport(), "listener restarting");
+        }
     }
 }
 

@@ -128,7 +128,12 @@ impl Supervised for UdpTransport {
         // The reader stream was dropped with the context items; drop our
         // handle too so the port is free to bind again.
         self.socket = None;
-        tracing::warn!(addr = %self.addr, "udp transport restarting");
+        if self.closed {
+            // Closed on purpose (shutdown): the restart binds nothing.
+            tracing::debug!(addr = %self.addr, "udp transport closed");
+        } else {
+            tracing::warn!(addr = %self.addr, "udp transport restarting");
+        }
     }
 }
 
