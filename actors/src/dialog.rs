@@ -1,7 +1,13 @@
-//! The protocol core actor: a thin shell around the sans-IO
-//! [`UserAgentCore`]. It feeds it received bytes, commands and the time,
-//! drains transmits to the transport registry and events to the session
-//! actors, and arms one timer from `poll_timeout`.
+//! The dialog actor: a thin shell around the sans-IO [`UserAgentCore`]
+//! run with an external transaction layer
+//! ([`UserAgentCore::new_external`]). It feeds the core the transaction
+//! actor's events ([`TxEventMsg`]), the API's commands and the time; sends
+//! the core's transaction commands to the transaction actor
+//! ([`TxCommandMsg`]), its session events to the session actors, and starts
+//! the media actors; and arms one timer from `poll_timeout` (session and
+//! registration timers: the transaction timers live in the transaction
+//! actor). A request of an established dialog crosses transport ->
+//! [`TransactionActor`] -> dialog actor -> session actor.
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -15,9 +21,12 @@ use sipact_proto::{Direction, UaError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::media::{AudioFactory, MediaActor, MediaReport, PendingMedia, SendDtmf, StopMedia, lock};
-use crate::messages::{FlowClosed, Received, Send};
+use crate::messages::{GetStats, PipelineStats, TxCommandMsg, TxEventMsg};
 use crate::session::{Deliver, SessionActor, SessionInfo};
-use crate::transport::TransportRegistry;
+use crate::transaction::TransactionActor;
+
+pub use crate::messages::Stop;
+pub use crate::transaction::{SubscribeWire, WireRecord};
 
 /// A command for one session.
 #[derive(Debug, Clone)]
@@ -192,12 +201,7 @@ pub struct SubscribeRegistration(pub mpsc::UnboundedSender<RegEvent>);
 #[rtype(result = "()")]
 pub struct Shutdown;
 
-/// Stops the core actor (after [`Shutdown`]).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Stop;
-
-impl Handler<Stop> for CoreActor {
+impl Handler<Stop> for DialogActor {
     type Result = ();
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
         ctx.stop();
@@ -209,29 +213,12 @@ impl Handler<Stop> for CoreActor {
 #[rtype(result = "Vec<u64>")]
 pub struct ListSessions;
 
-/// One SIP message crossing the wire, for taps (ladders, pcap, tests).
-#[derive(Debug, Clone)]
-pub struct WireRecord {
-    /// True when we sent it.
-    pub outgoing: bool,
-    /// The far end.
-    pub peer: sipact_proto::transport::Peer,
-    /// The bytes.
-    pub data: bytes::Bytes,
-    /// When.
-    pub at: SystemTime,
-}
-
-/// Subscribes to every message sent and received.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SubscribeWire(pub mpsc::UnboundedSender<WireRecord>);
-
-/// The protocol core actor.
-pub struct CoreActor {
-    taps: Vec<mpsc::UnboundedSender<WireRecord>>,
+/// The dialog actor: dialogs, INVITE sessions, registration and
+/// out-of-dialog requests, over the transaction actor.
+pub struct DialogActor {
     core: UserAgentCore,
-    registry: Addr<TransportRegistry>,
+    transactions: Addr<TransactionActor>,
+    stats: PipelineStats,
     timer: Option<(Instant, SpawnHandle)>,
     sessions: HashMap<u64, (Addr<SessionActor>, SessionInfo)>,
     incoming: Vec<mpsc::UnboundedSender<SessionInfo>>,
@@ -240,9 +227,6 @@ pub struct CoreActor {
     shutdown_waiters: Vec<oneshot::Sender<()>>,
     /// One span per live session (id, call-id, local tag, direction).
     spans: HashMap<u64, tracing::Span>,
-    /// Branches of the transactions logged lately, so that a
-    /// retransmission is not logged as a new transaction.
-    logged: std::collections::VecDeque<String>,
     /// RTP media, when the user agent has it.
     media: Option<MediaWiring>,
     /// The media actor and description handler of each session with RTP media.
@@ -250,7 +234,10 @@ pub struct CoreActor {
         HashMap<u64, (Addr<MediaActor>, sipact_media::handler::SharedHandler<sipact_media::handler::RtpHandler>)>,
 }
 
-/// What the core actor needs to start media actors.
+/// The former name of [`DialogActor`], when one actor ran the whole core.
+pub type CoreActor = DialogActor;
+
+/// What the dialog actor needs to start media actors.
 pub(crate) struct MediaWiring {
     /// Sockets and handlers made by the hooks factory, by session id.
     pub(crate) pending: PendingMedia,
@@ -283,16 +270,15 @@ fn event_name(e: &SessionEvent) -> &'static str {
     }
 }
 
-/// How many transaction branches are remembered for logging.
-const LOGGED_BRANCHES: usize = 256;
-
-impl CoreActor {
-    /// A core actor around `core`, sending through `registry`.
-    pub fn new(core: UserAgentCore, registry: Addr<TransportRegistry>) -> Self {
-        CoreActor {
-            taps: Vec::new(),
+impl DialogActor {
+    /// A dialog actor around `core` (made with
+    /// [`UserAgentCore::new_external`]), whose transactions run in
+    /// `transactions`.
+    pub fn new(core: UserAgentCore, transactions: Addr<TransactionActor>) -> Self {
+        DialogActor {
             core,
-            registry,
+            transactions,
+            stats: PipelineStats { actor: "dialog", ..PipelineStats::default() },
             timer: None,
             sessions: HashMap::new(),
             incoming: Vec::new(),
@@ -300,7 +286,6 @@ impl CoreActor {
             pending: HashMap::new(),
             shutdown_waiters: Vec::new(),
             spans: HashMap::new(),
-            logged: std::collections::VecDeque::new(),
             media: None,
             media_actors: HashMap::new(),
         }
@@ -345,38 +330,6 @@ impl CoreActor {
         self.spans.get(&id).cloned().unwrap_or_else(tracing::Span::none)
     }
 
-    /// Logs (at debug) the start of each transaction: a request other than
-    /// ACK whose branch was not seen lately. Parses only when debug is on.
-    fn log_transaction(&mut self, outgoing: bool, peer: &sipact_proto::transport::Peer, data: &bytes::Bytes) {
-        if !tracing::enabled!(tracing::Level::DEBUG) {
-            return;
-        }
-        let Ok(sipact_message::SipMessage::Request(r)) = sipact_message::SipMessage::parse(data.clone()) else {
-            return;
-        };
-        if r.method == Method::Ack {
-            return;
-        }
-        let branch = r.headers.via().and_then(|v| v.branch()).unwrap_or("").to_owned();
-        let key = format!("{}{branch}{}", if outgoing { '>' } else { '<' }, r.method);
-        if self.logged.contains(&key) {
-            return;
-        }
-        if self.logged.len() >= LOGGED_BRANCHES {
-            self.logged.pop_front();
-        }
-        self.logged.push_back(key);
-        tracing::debug!(
-            kind = if outgoing { "client" } else { "server" },
-            method = %r.method,
-            %peer,
-            call_id = r.headers.call_id().unwrap_or(""),
-            cseq = r.headers.cseq().map(|c| c.seq).unwrap_or(0),
-            %branch,
-            "transaction started"
-        );
-    }
-
     fn session_actor(&mut self, id: u64, direction: Direction, ctx: &mut Context<Self>) -> SessionInfo {
         let descriptions = self.core.take_descriptions(id);
         let s = self.core.session(id);
@@ -401,7 +354,7 @@ impl CoreActor {
         info
     }
 
-    /// Drains the core after any input: transmits, events, the timer.
+    /// Drains the core after any input: transaction commands, events, the timer.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         self.flush();
         while let Some(ev) = self.core.poll_event() {
@@ -418,14 +371,11 @@ impl CoreActor {
         }
     }
 
+    /// Sends the core's transaction commands to the transaction actor, in order.
     fn flush(&mut self) {
-        while let Some(t) = self.core.poll_transmit() {
-            self.log_transaction(true, &t.peer, &t.data);
-            if !self.taps.is_empty() {
-                let rec = WireRecord { outgoing: true, peer: t.peer, data: t.data.clone(), at: SystemTime::now() };
-                self.taps.retain(|tx| tx.send(rec.clone()).is_ok());
-            }
-            self.registry.do_send(Send(t));
+        while let Some(c) = self.core.poll_tx_command() {
+            self.stats.commands += 1;
+            self.transactions.do_send(TxCommandMsg(c));
         }
     }
 
@@ -469,6 +419,7 @@ impl CoreActor {
                     if last {
                         self.spans.remove(&session);
                     }
+                    self.stats.session_events += 1;
                     a.do_send(Deliver { event, at: SystemTime::now() });
                     if last {
                         self.sessions.remove(&session);
@@ -499,7 +450,7 @@ impl CoreActor {
     }
 }
 
-impl CoreActor {
+impl DialogActor {
     /// The media actor to send DTMF of session `id` through, when DTMF goes
     /// in the media and telephone-event was negotiated.
     fn rfc4733(&self, id: u64) -> Option<Addr<MediaActor>> {
@@ -512,15 +463,16 @@ impl CoreActor {
     }
 
     /// Delivers an event that did not come from the protocol core (media).
-    fn deliver(&self, id: u64, event: SessionEvent) {
+    fn deliver(&mut self, id: u64, event: SessionEvent) {
         if let Some((a, _)) = self.sessions.get(&id) {
             self.span(id).in_scope(|| tracing::debug!(event = event_name(&event), "session event"));
             a.do_send(Deliver { event, at: SystemTime::now() });
+            self.stats.session_events += 1;
         }
     }
 }
 
-impl Handler<MediaReport> for CoreActor {
+impl Handler<MediaReport> for DialogActor {
     type Result = ();
     fn handle(&mut self, m: MediaReport, ctx: &mut Self::Context) {
         match m {
@@ -539,7 +491,7 @@ impl Handler<MediaReport> for CoreActor {
     }
 }
 
-impl Actor for CoreActor {
+impl Actor for DialogActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -548,38 +500,23 @@ impl Actor for CoreActor {
     }
 }
 
-impl Handler<Received> for CoreActor {
+impl Handler<TxEventMsg> for DialogActor {
     type Result = ();
-    fn handle(&mut self, m: Received, ctx: &mut Self::Context) {
-        if !self.taps.is_empty() {
-            let rec = WireRecord { outgoing: false, peer: m.peer, data: m.data.clone(), at: SystemTime::now() };
-            self.taps.retain(|tx| tx.send(rec.clone()).is_ok());
-        }
-        self.log_transaction(false, &m.peer, &m.data);
-        if let Err(e) = self.core.handle_bytes(Instant::now(), m.peer, m.data) {
-            tracing::debug!(from = %m.peer, error = %e, "unparseable message");
-        }
+    fn handle(&mut self, m: TxEventMsg, ctx: &mut Self::Context) {
+        self.stats.events += 1;
+        self.core.handle_tx_event(Instant::now(), m.0);
         self.pump(ctx);
     }
 }
 
-impl Handler<FlowClosed> for CoreActor {
-    type Result = ();
-    fn handle(&mut self, m: FlowClosed, ctx: &mut Self::Context) {
-        self.core.handle_flow_closed(Instant::now(), m.flow);
-        self.pump(ctx);
+impl Handler<GetStats> for DialogActor {
+    type Result = MessageResult<GetStats>;
+    fn handle(&mut self, _: GetStats, _: &mut Self::Context) -> Self::Result {
+        MessageResult(PipelineStats { live: self.core.session_ids().len() as u64, ..self.stats.clone() })
     }
 }
 
-impl Handler<crate::transport::FlowAssigned> for CoreActor {
-    type Result = ();
-    fn handle(&mut self, m: crate::transport::FlowAssigned, ctx: &mut Self::Context) {
-        self.core.handle_flow_assigned(Instant::now(), m.transport, m.remote, m.flow);
-        self.pump(ctx);
-    }
-}
-
-impl Handler<Invite> for CoreActor {
+impl Handler<Invite> for DialogActor {
     type Result = Result<SessionInfo, UaError>;
     fn handle(&mut self, m: Invite, ctx: &mut Self::Context) -> Self::Result {
         let id = self.core.invite(Instant::now(), &m.target, m.opts)?;
@@ -589,7 +526,7 @@ impl Handler<Invite> for CoreActor {
     }
 }
 
-impl Handler<FollowRefer> for CoreActor {
+impl Handler<FollowRefer> for DialogActor {
     type Result = Result<SessionInfo, UaError>;
     fn handle(&mut self, m: FollowRefer, ctx: &mut Self::Context) -> Self::Result {
         let id = self.core.follow_refer(Instant::now(), m.id, &m.refer)?;
@@ -599,7 +536,7 @@ impl Handler<FollowRefer> for CoreActor {
     }
 }
 
-impl Handler<Command> for CoreActor {
+impl Handler<Command> for DialogActor {
     type Result = Result<(), UaError>;
     fn handle(&mut self, m: Command, ctx: &mut Self::Context) -> Self::Result {
         let now = Instant::now();
@@ -654,7 +591,7 @@ impl Handler<Command> for CoreActor {
     }
 }
 
-impl Handler<Register> for CoreActor {
+impl Handler<Register> for DialogActor {
     type Result = Result<(), UaError>;
     fn handle(&mut self, m: Register, ctx: &mut Self::Context) -> Self::Result {
         let now = Instant::now();
@@ -667,7 +604,7 @@ impl Handler<Register> for CoreActor {
     }
 }
 
-impl Handler<OutOfDialog> for CoreActor {
+impl Handler<OutOfDialog> for DialogActor {
     type Result = Result<oneshot::Receiver<u16>, UaError>;
     fn handle(&mut self, m: OutOfDialog, ctx: &mut Self::Context) -> Self::Result {
         let id = self.core.request(Instant::now(), m.method, &m.target, m.body)?;
@@ -678,35 +615,36 @@ impl Handler<OutOfDialog> for CoreActor {
     }
 }
 
-impl Handler<SubscribeIncoming> for CoreActor {
+impl Handler<SubscribeIncoming> for DialogActor {
     type Result = ();
     fn handle(&mut self, m: SubscribeIncoming, _: &mut Self::Context) {
         self.incoming.push(m.0);
     }
 }
 
-impl Handler<SubscribeWire> for CoreActor {
+impl Handler<SubscribeWire> for DialogActor {
     type Result = ();
     fn handle(&mut self, m: SubscribeWire, _: &mut Self::Context) {
-        self.taps.push(m.0);
+        // The wire is the transaction actor's.
+        self.transactions.do_send(m);
     }
 }
 
-impl Handler<SubscribeRegistration> for CoreActor {
+impl Handler<SubscribeRegistration> for DialogActor {
     type Result = ();
     fn handle(&mut self, m: SubscribeRegistration, _: &mut Self::Context) {
         self.reg_subs.push(m.0);
     }
 }
 
-impl Handler<ListSessions> for CoreActor {
+impl Handler<ListSessions> for DialogActor {
     type Result = MessageResult<ListSessions>;
     fn handle(&mut self, _: ListSessions, _: &mut Self::Context) -> Self::Result {
         MessageResult(self.core.session_ids())
     }
 }
 
-impl Handler<Shutdown> for CoreActor {
+impl Handler<Shutdown> for DialogActor {
     type Result = ResponseFuture<()>;
     fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) -> Self::Result {
         let now = Instant::now();

@@ -8,8 +8,13 @@
 //!   closed, which ends only the client transactions pinned to it;
 //! - the [`TransportRegistry`](transport::TransportRegistry), which routes
 //!   outgoing messages and survives transport restarts;
-//! - the protocol core actor, a thin shell around
-//!   [`UserAgentCore`](sipact_proto::ua::UserAgentCore) that arms one timer;
+//! - the [`TransactionActor`](transaction::TransactionActor), a thin shell
+//!   around the sans-IO [`TransactionLayer`](sipact_proto::TransactionLayer):
+//!   transports deliver to it, it owns every transaction timer;
+//! - the [`DialogActor`](dialog::DialogActor), a thin shell around
+//!   [`UserAgentCore`](sipact_proto::ua::UserAgentCore) in external mode
+//!   (dialogs, INVITE sessions, registration), exchanging typed
+//!   transaction commands and events with the transaction actor;
 //! - one [`SessionActor`](session::SessionActor) per call, fanning out the
 //!   session's events in order;
 //! - one [`MediaActor`](media::MediaActor) per call with RTP media, owning
@@ -22,13 +27,21 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod core;
+pub mod dialog;
 pub mod media;
 pub mod messages;
 pub mod sdp;
 pub mod session;
+pub mod transaction;
 pub mod transport;
 pub mod ua;
+
+/// The former home of the protocol-core actor, now split into
+/// [`dialog`] and [`transaction`]: the old names keep working
+/// ([`CoreActor`](dialog::CoreActor) is the dialog actor).
+pub mod core {
+    pub use crate::dialog::*;
+}
 
 pub use media::{AudioFactory, MediaStats};
 pub use session::{

@@ -35,7 +35,7 @@ use tokio::net::UdpSocket;
 
 pub use sipact_media::{audio, handler, message, offer_answer, rtp, sdp};
 
-use crate::core::CoreActor;
+use crate::dialog::DialogActor;
 use crate::session::SessionInfo;
 
 /// Makes the audio of a session: called once per session with RTP media,
@@ -66,7 +66,7 @@ pub struct MediaStats {
 }
 
 /// The sockets and handler the description-hooks factory made for a
-/// session, waiting for the core actor to start the session's media actor.
+/// session, waiting for the dialog actor to start the session's media actor.
 pub(crate) struct MediaSetup {
     pub(crate) rtp: std::net::UdpSocket,
     pub(crate) rtcp: Option<std::net::UdpSocket>,
@@ -106,7 +106,7 @@ pub(crate) fn bind_rtp(ip: IpAddr) -> std::io::Result<(std::net::UdpSocket, Opti
     Ok((rtp, None))
 }
 
-/// What the media actor tells the core actor.
+/// What the media actor tells the dialog actor.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 #[non_exhaustive]
@@ -159,7 +159,7 @@ pub struct MediaActor {
     handler: SharedHandler<RtpHandler>,
     source: Box<dyn AudioSource>,
     sink: Box<dyn AudioSink>,
-    core: Addr<CoreActor>,
+    core: Addr<DialogActor>,
     info: SessionInfo,
     stats: MediaStats,
     timer: Option<(Instant, SpawnHandle)>,
@@ -171,7 +171,7 @@ impl MediaActor {
     pub(crate) fn new(
         setup: MediaSetup,
         audio: (Box<dyn AudioSource>, Box<dyn AudioSink>),
-        core: Addr<CoreActor>,
+        core: Addr<DialogActor>,
         info: SessionInfo,
     ) -> std::io::Result<Self> {
         let rtp = Arc::new(UdpSocket::from_std(setup.rtp)?);

@@ -53,3 +53,47 @@ pub struct TransportBound {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Close;
+
+/// A transaction event, from the transaction actor to the dialog actor
+/// (the transaction user).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct TxEventMsg(pub sipact_proto::TxEvent);
+
+/// A transaction command, from the dialog actor to the transaction actor,
+/// which runs it on its layer in the order sent.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct TxCommandMsg(pub sipact_proto::TxCommand);
+
+/// Stops an actor of the protocol pipeline (the dialog or the transaction
+/// actor), after the user agent's shutdown.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// Asks an actor of the protocol pipeline what crossed it (diagnostics
+/// and tests).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "PipelineStats")]
+pub struct GetStats;
+
+/// What crossed one actor of the protocol pipeline since it started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PipelineStats {
+    /// Which actor answered: `"transaction"` or `"dialog"`.
+    pub actor: &'static str,
+    /// Messages received from the transports (transaction actor).
+    pub received: u64,
+    /// Transaction events forwarded (transaction actor) or handled
+    /// (dialog actor).
+    pub events: u64,
+    /// Transaction commands run (transaction actor) or sent (dialog actor).
+    pub commands: u64,
+    /// Transmits handed to the transport registry (transaction actor).
+    pub transmits: u64,
+    /// Session events delivered to session actors (dialog actor).
+    pub session_events: u64,
+    /// Live transactions (transaction actor) or sessions (dialog actor).
+    pub live: u64,
+}

@@ -34,7 +34,7 @@ use sipact_proto::{Direction, SessionError, UaError};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 
-use crate::core::{Command, CoreActor, FollowRefer, SessionCmd};
+use crate::dialog::{Command, DialogActor, FollowRefer, SessionCmd};
 use crate::ua::UserAgent;
 
 /// A session event with the wall-clock time it was seen.
@@ -70,7 +70,7 @@ pub struct SessionInfo {
     request: Option<Request>,
     local_tag: Option<String>,
     replaces: Option<u64>,
-    core: Addr<CoreActor>,
+    core: Addr<DialogActor>,
     shared: Arc<Mutex<Shared>>,
 }
 
@@ -80,7 +80,7 @@ impl SessionInfo {
         direction: Direction,
         request: Option<Request>,
         local_tag: Option<String>,
-        core: Addr<CoreActor>,
+        core: Addr<DialogActor>,
     ) -> Self {
         SessionInfo { id, direction, request, local_tag, replaces: None, core, shared: Arc::default() }
     }

@@ -27,12 +27,13 @@ use sipact_media::handler::{HandlerHooks, NoneHandler, RtpHandler};
 use sipact_media::offer_answer::LocalMedia;
 use sipact_media::rtp::RtpConfig;
 
-use crate::core::{
-    CoreActor, Invite, ListSessions, MediaWiring, OutOfDialog, Register, Shutdown, SubscribeIncoming,
+use crate::dialog::{
+    DialogActor, Invite, ListSessions, MediaWiring, OutOfDialog, Register, Shutdown, SubscribeIncoming,
     SubscribeRegistration,
 };
 use crate::sdp::SignallingSdp;
 use crate::session::Session;
+use crate::transaction::TransactionActor;
 use crate::transport::tcp::bind_listener;
 use crate::transport::{
     CloseFlows, ListFlows, ListenerKind, SetConnector, SetUdp, Sinks, StreamConnector, TcpListenerActor,
@@ -317,7 +318,7 @@ enum MediaMode {
 
 /// The description hooks of a session with plain RTP media: its sockets
 /// are bound now (the SDP names the port) and left in `pending` for the
-/// core actor, which starts the session's media actor with them.
+/// dialog actor, which starts the session's media actor with them.
 fn rtp_hooks(
     ip: std::net::IpAddr,
     ctx: &HooksContext,
@@ -399,7 +400,8 @@ impl Incoming {
 /// A SIP user agent: a cloneable handle around the actor addresses.
 #[derive(Clone)]
 pub struct UserAgent {
-    core: Addr<CoreActor>,
+    core: Addr<DialogActor>,
+    transactions: Addr<TransactionActor>,
     registry: Addr<TransportRegistry>,
     udp: Addr<UdpTransport>,
     listeners: Arc<Vec<(TransportKind, SocketAddr, Addr<TcpListenerActor>)>>,
@@ -534,17 +536,20 @@ impl UserAgent {
             }
         };
         let rng = OsSeededRng(rand::SeedableRng::from_os_rng());
-        let core = UserAgentCore::new(core_config, Box::new(rng), factory);
+        let layer = sipact_proto::TransactionLayer::new(core_config.tx.clone());
+        let core = UserAgentCore::new_external(core_config, Box::new(rng), factory);
 
-        let core_ctx: Context<CoreActor> = Context::new();
+        // transport -> transaction actor -> dialog actor -> session actor.
+        let core_ctx: Context<DialogActor> = Context::new();
         let core_addr = core_ctx.address();
-        let registry = TransportRegistry::new(core_addr.clone().recipient())
-            .with_assigned_sink(core_addr.clone().recipient())
-            .start();
-        let sink = core_addr.clone().recipient();
+        let tx_ctx: Context<TransactionActor> = Context::new();
+        let tx_addr = tx_ctx.address();
+        let registry =
+            TransportRegistry::new(tx_addr.clone().recipient()).with_assigned_sink(tx_addr.clone().recipient()).start();
+        let sink = tx_addr.clone().recipient();
         let udp = actix::Supervisor::start(move |_| UdpTransport::new(udp_addr, sink, None));
         registry.do_send(SetUdp(udp.clone().recipient()));
-        let sinks = Sinks { received: core_addr.clone().recipient(), registry: registry.clone() };
+        let sinks = Sinks { received: tx_addr.clone().recipient(), registry: registry.clone() };
         registry.do_send(SetConnector(Box::new(StreamConnector::new(sinks.clone()).with_tls(tls_client))));
         let mut listeners = Vec::new();
         for (t, at, l) in bound {
@@ -559,7 +564,8 @@ impl UserAgent {
                 .map_err(|source| StartError::Bind { addr: at, source })?;
             listeners.push((t, at, actix::Supervisor::start(move |_| actor)));
         }
-        let mut core_actor = CoreActor::new(core, registry.clone());
+        tx_ctx.run(TransactionActor::new(layer, registry.clone(), core_addr.clone().recipient()));
+        let mut core_actor = DialogActor::new(core, tx_addr.clone());
         if let Some(m) = media {
             core_actor = core_actor.with_media(m);
         }
@@ -567,6 +573,7 @@ impl UserAgent {
         tracing::info!(%local, %transport, user = %config.user, "user agent started");
         Ok(UserAgent {
             core: core_addr,
+            transactions: tx_addr,
             registry,
             udp,
             listeners: Arc::new(listeners),
@@ -669,9 +676,9 @@ impl UserAgent {
     }
 
     /// Every SIP message sent or received, from now on.
-    pub fn wire(&self) -> mpsc::UnboundedReceiver<crate::core::WireRecord> {
+    pub fn wire(&self) -> mpsc::UnboundedReceiver<crate::transaction::WireRecord> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.core.do_send(crate::core::SubscribeWire(tx));
+        self.transactions.do_send(crate::transaction::SubscribeWire(tx));
         rx
     }
 
@@ -729,17 +736,31 @@ impl UserAgent {
 
     /// Ends every session (BYE, CANCEL, or 480), unregisters, waits until
     /// all are over (at most about 35 s), then closes the transports and
-    /// stops the core: the handle is unusable afterwards.
+    /// stops the dialog and transaction actors: the handle is unusable
+    /// afterwards.
     pub async fn shutdown(&self) {
         let _ = self.core.send(Shutdown).await;
         // Then stop: connections closed, listeners and the UDP socket
-        // released (their ports are free again), the core stopped.
+        // released (their ports are free again), the actors stopped.
         let _ = self.registry.send(crate::transport::CloseFlows::All).await;
         for (_, _, l) in self.listeners.iter() {
             let _ = l.send(crate::messages::Close).await;
         }
         let _ = self.udp.send(crate::messages::Close).await;
-        let _ = self.core.send(crate::core::Stop).await;
+        let _ = self.core.send(crate::messages::Stop).await;
+        let _ = self.transactions.send(crate::messages::Stop).await;
+    }
+
+    /// The dialog actor (dialogs, sessions, registration; see
+    /// [`DialogActor`]).
+    pub fn dialog_actor(&self) -> &Addr<DialogActor> {
+        &self.core
+    }
+
+    /// The transaction actor (every transaction and its timers; see
+    /// [`TransactionActor`]).
+    pub fn transaction_actor(&self) -> &Addr<TransactionActor> {
+        &self.transactions
     }
 
     /// The transport registry.

@@ -101,7 +101,7 @@ fn main() {
     let k = d.counts;
     assert_eq!((k.a_accepted, k.b_accepted), (N as u64 + 1, N as u64 + 1), "{k:?}");
     assert_eq!((d.a.session_ids().len(), d.b.session_ids().len()), (N as usize, N as usize));
-    assert!(d.a.transactions().is_empty() && d.b.transactions().is_empty());
+    assert!(d.a.transactions().is_some_and(|t| t.is_empty()) && d.b.transactions().is_some_and(|t| t.is_empty()));
     let (fa, fb) = footprints(d);
     let per_a = (fa - base_a) as f64 / N as f64;
     let per_b = (fb - base_b) as f64 / N as f64;
@@ -131,7 +131,7 @@ fn main() {
     d.advance(Duo::SETTLE);
     let (a1, b1, l1) = (ALLOCS.load(Relaxed), BYTES.load(Relaxed), live());
     assert!(d.a.session_ids().is_empty() && d.b.session_ids().is_empty());
-    assert!(d.a.transactions().is_empty() && d.b.transactions().is_empty());
+    assert!(d.a.transactions().is_some_and(|t| t.is_empty()) && d.b.transactions().is_some_and(|t| t.is_empty()));
     println!("{CALLS} whole calls (INVITE..BYE/200, both sides), time advanced 40 s every 256 calls");
     println!();
     println!("| allocs/call | bytes allocated/call | live heap growth over the run |");

@@ -32,7 +32,8 @@ pub use session::{
 };
 pub use sipact_message as message;
 pub use transaction::{
-    Role, Timer, TimerConfig, TransactionError, TransactionLayer, Transmit, TxConfig, TxEvent, TxKey, TxKind, TxState,
+    Role, Timer, TimerConfig, TransactionError, TransactionLayer, Transmit, TxCommand, TxConfig, TxEvent, TxKey,
+    TxKind, TxState,
 };
 pub use transport::{FlowId, Peer, TransportKind};
 pub use ua::{CoreConfig, InviteOptions, UaError, UaEvent, UserAgentCore};

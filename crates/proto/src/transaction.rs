@@ -213,6 +213,16 @@ pub enum TxEvent {
         /// The transaction.
         key: TxKey,
     },
+    /// A [`TxCommand::SendRequest`] was refused (a transaction with that
+    /// key exists already): nothing was sent. Only a transaction user that
+    /// sends its requests as commands sees it; it treats it as a transport
+    /// error.
+    Refused {
+        /// The key the request would have had.
+        key: TxKey,
+        /// Why.
+        error: TransactionError,
+    },
     /// The transaction is gone; its key will not be used again.
     Terminated {
         /// The transaction.
@@ -457,19 +467,7 @@ impl TransactionLayer {
     /// Starts a client transaction for `req` towards `peer`. The request must
     /// carry a top Via whose branch starts with `z9hG4bK`.
     pub fn send_request(&mut self, now: Instant, req: Request, peer: Peer) -> Result<TxKey, TransactionError> {
-        if req.method == Method::Ack {
-            return Err(TransactionError::AckNotAllowed);
-        }
-        let branch = top_via(&req.headers)
-            .and_then(|v| v.branch())
-            .filter(|b| b.starts_with(BRANCH_COOKIE))
-            .ok_or(TransactionError::MissingBranch)?;
-        let key = TxKey {
-            role: Role::Client,
-            branch: ByteString::from(branch),
-            method: req.method.clone(),
-            sent_by: ByteString::new(),
-        };
+        let key = client_key(&req)?;
         if self.txs.contains_key(&key) {
             return Err(TransactionError::Duplicate);
         }
@@ -1040,6 +1038,114 @@ impl TransactionLayer {
             self.handle_send_error(&key);
         }
     }
+
+    /// Runs a command of a transaction user that does not hold the layer
+    /// (see [`TxCommand`]). A refused request is reported as
+    /// [`TxEvent::Refused`] (the user already counts on its key); refused
+    /// responses and cancels are returned, as the direct calls return them.
+    pub fn handle_command(&mut self, now: Instant, command: TxCommand) -> Result<(), TransactionError> {
+        match command {
+            TxCommand::SendRequest { request, peer } => {
+                let key = client_key(&request)?;
+                if let Err(error) = self.send_request(now, request, peer) {
+                    self.events.push_back(TxEvent::Refused { key, error: error.clone() });
+                    return Err(error);
+                }
+                Ok(())
+            }
+            TxCommand::SendResponse { key, response } => self.send_response(now, &key, response),
+            TxCommand::Cancel { invite } => self.cancel(now, &invite).map(|_| ()),
+            TxCommand::SendStateless { peer, message } => {
+                self.send_stateless(peer, &message);
+                Ok(())
+            }
+            TxCommand::FlowClosed { flow } => {
+                self.handle_flow_closed(flow);
+                Ok(())
+            }
+            TxCommand::FlowAssigned { transport, addr, flow } => {
+                self.handle_flow_assigned(transport, addr, flow);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A command for a transaction layer, from a transaction user that does
+/// not hold it (a [`UserAgentCore`](crate::ua::UserAgentCore) made with
+/// [`new_external`](crate::ua::UserAgentCore::new_external)): each variant
+/// is one call of the layer's API, run by [`TransactionLayer::handle_command`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum TxCommand {
+    /// [`TransactionLayer::send_request`]; the transaction's key is
+    /// [`client_key`] of the request.
+    SendRequest {
+        /// The request, with its top Via and branch.
+        request: Request,
+        /// Where to send it.
+        peer: Peer,
+    },
+    /// [`TransactionLayer::send_response`].
+    SendResponse {
+        /// The server transaction.
+        key: TxKey,
+        /// The response.
+        response: Response,
+    },
+    /// [`TransactionLayer::cancel`]; the CANCEL's key, once sent, is
+    /// [`cancel_key`] of the INVITE's.
+    Cancel {
+        /// The client INVITE transaction.
+        invite: TxKey,
+    },
+    /// [`TransactionLayer::send_stateless`].
+    SendStateless {
+        /// Where to send it.
+        peer: Peer,
+        /// The message.
+        message: SipMessage,
+    },
+    /// [`TransactionLayer::handle_flow_closed`].
+    FlowClosed {
+        /// The connection.
+        flow: FlowId,
+    },
+    /// [`TransactionLayer::handle_flow_assigned`].
+    FlowAssigned {
+        /// Transport of the destination.
+        transport: crate::TransportKind,
+        /// Address of the destination.
+        addr: SocketAddr,
+        /// The new connection.
+        flow: FlowId,
+    },
+}
+
+/// The key of the client transaction that sending `req` starts: its top
+/// Via branch (which must start with `z9hG4bK`) and its method. The layer
+/// keys its client transactions with it, so a transaction user can know
+/// the key before the layer has seen the request.
+pub fn client_key(req: &Request) -> Result<TxKey, TransactionError> {
+    if req.method == Method::Ack {
+        return Err(TransactionError::AckNotAllowed);
+    }
+    let branch = top_via(&req.headers)
+        .and_then(|v| v.branch())
+        .filter(|b| b.starts_with(BRANCH_COOKIE))
+        .ok_or(TransactionError::MissingBranch)?;
+    Ok(TxKey {
+        role: Role::Client,
+        branch: ByteString::from(branch),
+        method: req.method.clone(),
+        sent_by: ByteString::new(),
+    })
+}
+
+/// The key of the CANCEL of client INVITE transaction `invite` (RFC 3261
+/// §9.1: the CANCEL has the INVITE's top Via, so its branch).
+pub fn cancel_key(invite: &TxKey) -> TxKey {
+    TxKey { method: Method::Cancel, ..invite.clone() }
 }
 
 /// The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): same

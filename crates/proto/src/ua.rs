@@ -20,7 +20,9 @@ use crate::session::{
     Body, Cause, DescriptionHooks, Direction, Extras, InviteSession, Out, Purpose, Rel100, SessionConfig, SessionError,
     SessionEvent, SessionState,
 };
-use crate::transaction::{TransactionLayer, Transmit, TxConfig, TxEvent, TxKey, local_via};
+use crate::transaction::{
+    TransactionError, TransactionLayer, Transmit, TxCommand, TxConfig, TxEvent, TxKey, client_key, local_via,
+};
 use crate::transport::{Peer, TransportKind};
 use crate::util::response_for;
 
@@ -352,10 +354,91 @@ pub struct HooksContext {
     pub options: Vec<(String, String)>,
 }
 
+/// Where the core's transaction commands go: its own layer, run at once
+/// (embedded), or an outbox for a layer held elsewhere (external, drained
+/// by [`UserAgentCore::poll_tx_command`]). Every call the core makes on
+/// the transaction layer goes through here, so both modes share one path.
+enum TxPort {
+    Embedded(Box<TransactionLayer>),
+    External(VecDeque<TxCommand>),
+}
+
+impl TxPort {
+    /// Starts a client transaction; its key is [`client_key`] of the request.
+    fn send_request(&mut self, now: Instant, request: Request, peer: Peer) -> Result<TxKey, TransactionError> {
+        match self {
+            TxPort::Embedded(tl) => tl.send_request(now, request, peer),
+            TxPort::External(out) => {
+                let key = client_key(&request)?;
+                out.push_back(TxCommand::SendRequest { request, peer });
+                Ok(key)
+            }
+        }
+    }
+
+    fn send_response(&mut self, now: Instant, key: &TxKey, response: Response) -> Result<(), TransactionError> {
+        match self {
+            TxPort::Embedded(tl) => tl.send_response(now, key, response),
+            TxPort::External(out) => {
+                out.push_back(TxCommand::SendResponse { key: key.clone(), response });
+                Ok(())
+            }
+        }
+    }
+
+    /// Cancels a client INVITE. The embedded layer says whether the CANCEL
+    /// left now (its key); an external one decides later, so no key is
+    /// given: a CANCEL's transaction has no owner either way.
+    fn cancel(&mut self, now: Instant, invite: &TxKey) -> Result<Option<TxKey>, TransactionError> {
+        match self {
+            TxPort::Embedded(tl) => tl.cancel(now, invite),
+            TxPort::External(out) => {
+                out.push_back(TxCommand::Cancel { invite: invite.clone() });
+                Ok(None)
+            }
+        }
+    }
+
+    fn send_stateless(&mut self, peer: Peer, message: SipMessage) {
+        match self {
+            TxPort::Embedded(tl) => tl.send_stateless(peer, &message),
+            TxPort::External(out) => out.push_back(TxCommand::SendStateless { peer, message }),
+        }
+    }
+
+    fn flow_closed(&mut self, flow: crate::transport::FlowId) {
+        match self {
+            TxPort::Embedded(tl) => tl.handle_flow_closed(flow),
+            TxPort::External(out) => out.push_back(TxCommand::FlowClosed { flow }),
+        }
+    }
+
+    fn flow_assigned(&mut self, transport: TransportKind, addr: SocketAddr, flow: crate::transport::FlowId) {
+        match self {
+            TxPort::Embedded(tl) => tl.handle_flow_assigned(transport, addr, flow),
+            TxPort::External(out) => out.push_back(TxCommand::FlowAssigned { transport, addr, flow }),
+        }
+    }
+
+    fn layer(&self) -> Option<&TransactionLayer> {
+        match self {
+            TxPort::Embedded(tl) => Some(tl),
+            TxPort::External(_) => None,
+        }
+    }
+
+    fn layer_mut(&mut self) -> Option<&mut TransactionLayer> {
+        match self {
+            TxPort::Embedded(tl) => Some(tl),
+            TxPort::External(_) => None,
+        }
+    }
+}
+
 /// The user agent core.
 pub struct UserAgentCore {
     config: CoreConfig,
-    tl: TransactionLayer,
+    tl: TxPort,
     rng: Box<dyn Rng + Send>,
     hooks: HooksFactory,
     /// Sessions are boxed: the table then holds pointers, not the
@@ -411,8 +494,28 @@ pub fn resolve(uri: &Uri, default: TransportKind) -> Option<Peer> {
 
 impl UserAgentCore {
     /// A core with `config`, randomness from `rng` and session descriptions
-    /// from `hooks`.
+    /// from `hooks`, running its own transaction layer.
     pub fn new(config: CoreConfig, rng: Box<dyn Rng + Send>, hooks: HooksFactory) -> Self {
+        let tl = TxPort::Embedded(Box::new(TransactionLayer::new(config.tx.clone())));
+        Self::build(config, rng, hooks, tl)
+    }
+
+    /// A core whose transaction layer is held elsewhere (another actor):
+    /// what it would ask of the layer comes out of
+    /// [`poll_tx_command`](Self::poll_tx_command), to be run in order by
+    /// [`TransactionLayer::handle_command`], and the layer's events come in
+    /// through [`handle_tx_event`](Self::handle_tx_event). Received bytes,
+    /// transmits and transaction timers are the layer's business then:
+    /// [`handle_bytes`](Self::handle_bytes) and
+    /// [`handle_message`](Self::handle_message) drop their input,
+    /// [`poll_transmit`](Self::poll_transmit) gives nothing and
+    /// [`poll_timeout`](Self::poll_timeout) covers session and
+    /// registration timers only.
+    pub fn new_external(config: CoreConfig, rng: Box<dyn Rng + Send>, hooks: HooksFactory) -> Self {
+        Self::build(config, rng, hooks, TxPort::External(VecDeque::new()))
+    }
+
+    fn build(config: CoreConfig, rng: Box<dyn Rng + Send>, hooks: HooksFactory, tl: TxPort) -> Self {
         let digest = DigestClient::with_credentials(config.credentials.clone());
         let verifier = config.auth_realm.as_deref().map(crate::auth::DigestVerifier::new);
         let mut transports = vec![config.transport];
@@ -424,7 +527,7 @@ impl UserAgentCore {
             }
         }
         UserAgentCore {
-            tl: TransactionLayer::new(config.tx.clone()),
+            tl,
             config,
             rng,
             hooks,
@@ -482,9 +585,16 @@ impl UserAgentCore {
         v
     }
 
-    /// The transaction layer (read-only).
-    pub fn transactions(&self) -> &TransactionLayer {
-        &self.tl
+    /// The transaction layer (read-only); `None` for a core made with
+    /// [`new_external`](Self::new_external).
+    pub fn transactions(&self) -> Option<&TransactionLayer> {
+        self.tl.layer()
+    }
+
+    /// Whether the transaction layer is held elsewhere (see
+    /// [`new_external`](Self::new_external)).
+    pub fn is_external(&self) -> bool {
+        matches!(self.tl, TxPort::External(_))
     }
 
     /// The registration, if any.
@@ -876,22 +986,45 @@ impl UserAgentCore {
 
     // ----- input ---------------------------------------------------------
 
-    /// Bytes received from `peer`.
+    /// Bytes received from `peer` (dropped by a core whose transaction
+    /// layer is external).
     pub fn handle_bytes(&mut self, now: Instant, peer: Peer, data: Bytes) -> Result<(), ParseError> {
-        let r = self.tl.handle_bytes(now, peer, data);
+        let Some(tl) = self.tl.layer_mut() else { return Ok(()) };
+        let r = tl.handle_bytes(now, peer, data);
         self.drain(now);
         r
     }
 
-    /// A parsed message received from `peer`.
+    /// A parsed message received from `peer` (dropped by a core whose
+    /// transaction layer is external).
     pub fn handle_message(&mut self, now: Instant, peer: Peer, msg: SipMessage) {
-        self.tl.handle_message(now, peer, msg);
+        let Some(tl) = self.tl.layer_mut() else { return };
+        tl.handle_message(now, peer, msg);
         self.drain(now);
+    }
+
+    /// An event of the transaction layer serving this core (see
+    /// [`new_external`](Self::new_external)); the core handles it as it
+    /// handles those of its own layer.
+    pub fn handle_tx_event(&mut self, now: Instant, event: TxEvent) {
+        self.on_tx_event(now, event);
+        self.drain(now);
+    }
+
+    /// The next command for the external transaction layer, in the order
+    /// they must run (always `None` for a core with its own layer).
+    pub fn poll_tx_command(&mut self) -> Option<TxCommand> {
+        match &mut self.tl {
+            TxPort::External(out) => out.pop_front(),
+            TxPort::Embedded(_) => None,
+        }
     }
 
     /// Fires due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.tl.handle_timeout(now);
+        if let Some(tl) = self.tl.layer_mut() {
+            tl.handle_timeout(now);
+        }
         let due: Vec<u64> = self
             .sessions
             .iter()
@@ -926,19 +1059,19 @@ impl UserAgentCore {
         addr: SocketAddr,
         flow: crate::transport::FlowId,
     ) {
-        self.tl.handle_flow_assigned(transport, addr, flow);
+        self.tl.flow_assigned(transport, addr, flow);
         self.drain(now);
     }
 
     /// A connection closed.
     pub fn handle_flow_closed(&mut self, now: Instant, flow: crate::transport::FlowId) {
-        self.tl.handle_flow_closed(flow);
+        self.tl.flow_closed(flow);
         self.drain(now);
     }
 
-    /// Next bytes to send.
+    /// Next bytes to send (always `None` when the transaction layer is external).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.tl.poll_transmit()
+        self.tl.layer_mut().and_then(TransactionLayer::poll_transmit)
     }
 
     /// Next event.
@@ -946,9 +1079,10 @@ impl UserAgentCore {
         self.events.pop_front()
     }
 
-    /// Earliest deadline.
+    /// Earliest deadline (of sessions and registration only when the
+    /// transaction layer is external).
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        let mut t = self.tl.poll_timeout();
+        let mut t = self.tl.layer_mut().and_then(TransactionLayer::poll_timeout);
         for s in self.sessions.values() {
             t = match (t, s.poll_timeout()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -979,7 +1113,7 @@ impl UserAgentCore {
     }
 
     fn drain(&mut self, now: Instant) {
-        while let Some(ev) = self.tl.poll_event() {
+        while let Some(ev) = self.tl.layer_mut().and_then(TransactionLayer::poll_event) {
             self.on_tx_event(now, ev);
         }
     }
@@ -1090,7 +1224,7 @@ impl UserAgentCore {
             }
             Out::Ack { request } => {
                 if let Ok(peer) = self.peer_for(&request) {
-                    self.tl.send_stateless(peer, &SipMessage::Request(request));
+                    self.tl.send_stateless(peer, SipMessage::Request(request));
                 }
             }
             Out::Cancel { key } => {
@@ -1204,7 +1338,7 @@ impl UserAgentCore {
                     self.on_failure(now, owner, true);
                 }
             }
-            TxEvent::TransportError { key } => {
+            TxEvent::TransportError { key } | TxEvent::Refused { key, .. } => {
                 self.plain_requests.remove(&key);
                 if let Some(owner) = self.client.remove(&key) {
                     self.on_failure(now, owner, false);

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sipact_message::{SipMessage, Uri};
 use sipact_proto::session::{Body, DescriptionHooks};
+use sipact_proto::transaction::TransactionLayer;
 use sipact_proto::transport::{Peer, TransportKind};
 use sipact_proto::ua::{CoreConfig, UaEvent, UserAgentCore};
 use sipact_proto::{Rng, SplitMix64};
@@ -243,6 +244,10 @@ impl DescriptionHooks for FakeSdp {
 pub struct Side {
     /// The UA core.
     pub ua: UserAgentCore,
+    /// The transaction layer serving `ua` when it was made with
+    /// [`UserAgentCore::new_external`] (as the actors run it): commands
+    /// and events cross between the two at once, in order.
+    pub tl: Option<TransactionLayer>,
     /// Its address.
     pub addr: SocketAddr,
     /// Events seen so far, with the time they were seen.
@@ -254,6 +259,16 @@ pub struct Side {
 impl Side {
     /// A UA named `user` at `addr` over UDP with default settings tweaked by `f`.
     pub fn new(user: &str, addr: SocketAddr, seed: u64, f: impl FnOnce(&mut CoreConfig)) -> Side {
+        Side::build(user, addr, seed, f, false)
+    }
+
+    /// Like [`Side::new`], with the transaction layer outside the core
+    /// ([`UserAgentCore::new_external`]), held by the side.
+    pub fn external(user: &str, addr: SocketAddr, seed: u64, f: impl FnOnce(&mut CoreConfig)) -> Side {
+        Side::build(user, addr, seed, f, true)
+    }
+
+    fn build(user: &str, addr: SocketAddr, seed: u64, f: impl FnOnce(&mut CoreConfig), external: bool) -> Side {
         let mut cfg = CoreConfig::new(TransportKind::Udp, addr, user);
         f(&mut cfg);
         let logs: Arc<Mutex<Vec<Arc<Mutex<SdpLog>>>>> = Arc::default();
@@ -266,12 +281,86 @@ impl Side {
             }
             Box::new(s) as Box<dyn DescriptionHooks>
         });
-        Side {
-            ua: UserAgentCore::new(cfg, Box::new(SplitMix64::new(seed)), hooks),
-            addr,
-            events: Vec::new(),
-            sdp: logs,
+        let rng = Box::new(SplitMix64::new(seed));
+        let (ua, tl) = if external {
+            let tl = TransactionLayer::new(cfg.tx.clone());
+            (UserAgentCore::new_external(cfg, rng, hooks), Some(tl))
+        } else {
+            (UserAgentCore::new(cfg, rng, hooks), None)
+        };
+        Side { ua, tl, addr, events: Vec::new(), sdp: logs }
+    }
+
+    /// Runs the core's transaction commands on the side's layer and hands
+    /// the layer's events to the core, until neither has more.
+    fn shuttle(&mut self, now: Instant) {
+        let Some(tl) = self.tl.as_mut() else { return };
+        loop {
+            let mut moved = false;
+            while let Some(c) = self.ua.poll_tx_command() {
+                moved = true;
+                let _ = tl.handle_command(now, c);
+            }
+            while let Some(e) = tl.poll_event() {
+                moved = true;
+                self.ua.handle_tx_event(now, e);
+            }
+            if !moved {
+                return;
+            }
         }
+    }
+
+    /// Bytes from the network.
+    pub fn handle_bytes(&mut self, now: Instant, peer: Peer, data: Bytes) {
+        match self.tl.as_mut() {
+            Some(tl) => {
+                let _ = tl.handle_bytes(now, peer, data);
+                self.shuttle(now);
+            }
+            None => {
+                let _ = self.ua.handle_bytes(now, peer, data);
+            }
+        }
+    }
+
+    /// Next bytes for the network.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<sipact_proto::Transmit> {
+        self.shuttle(now);
+        match self.tl.as_mut() {
+            Some(tl) => tl.poll_transmit(),
+            None => self.ua.poll_transmit(),
+        }
+    }
+
+    /// The earliest deadline of the core and of its external layer.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let a = self.ua.poll_timeout();
+        let b = self.tl.as_mut().and_then(TransactionLayer::poll_timeout);
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires what is due at `now`: the external layer's timers first, as
+    /// the core fires its own layer's first.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(tl) = self.tl.as_mut()
+            && tl.poll_timeout().is_some_and(|t| t <= now)
+        {
+            tl.handle_timeout(now);
+            self.shuttle(now);
+        }
+        if self.ua.poll_timeout().is_some_and(|t| t <= now) {
+            self.ua.handle_timeout(now);
+            self.shuttle(now);
+        }
+    }
+
+    /// Live transactions, in the core's layer or the external one.
+    pub fn transaction_count(&self) -> usize {
+        self.tl.as_ref().or(self.ua.transactions()).map_or(0, TransactionLayer::len)
     }
 
     /// This side's SIP URI.
@@ -328,6 +417,22 @@ impl Pair {
         Pair { sides: vec![a, b], net: NetSim::new(net, seed ^ 0xabcdef), now: t0, t0 }
     }
 
+    /// Like [`Pair::with`], with both transaction layers outside their
+    /// cores ([`Side::external`]), as the actors run them.
+    pub fn external(
+        net: NetConfig,
+        seed: u64,
+        fa: impl FnOnce(&mut CoreConfig),
+        fb: impl FnOnce(&mut CoreConfig),
+    ) -> Pair {
+        let mut p = Pair::with(net, seed, |_| {}, |_| {});
+        let a = p.sides[0].addr;
+        let b = p.sides[1].addr;
+        p.sides[0] = Side::external("alice", a, seed, fa);
+        p.sides[1] = Side::external("bob", b, seed ^ 0x5555, fb);
+        p
+    }
+
     /// Adds a third party (Carol at 127.0.0.3:5060); returns its index.
     pub fn add(&mut self, user: &str, addr: SocketAddr, seed: u64) -> usize {
         self.sides.push(Side::new(user, addr, seed, |_| {}));
@@ -338,7 +443,8 @@ impl Pair {
     fn exchange(&mut self) -> bool {
         let mut moved = false;
         for i in 0..self.sides.len() {
-            while let Some(t) = self.sides[i].ua.poll_transmit() {
+            let now = self.now;
+            while let Some(t) = self.sides[i].poll_transmit(now) {
                 moved = true;
                 let from = self.sides[i].addr;
                 self.net.send(self.now, Packet { from, to: t.peer.addr, data: t.data });
@@ -347,7 +453,7 @@ impl Pair {
         while let Some(p) = self.net.deliver(self.now) {
             moved = true;
             if let Some(side) = self.sides.iter_mut().find(|s| s.addr == p.to) {
-                let _ = side.ua.handle_bytes(self.now, Peer::udp(p.from), p.data);
+                side.handle_bytes(self.now, Peer::udp(p.from), p.data);
             }
         }
         for s in &mut self.sides {
@@ -365,7 +471,7 @@ impl Pair {
             while self.exchange() {}
             let mut next = self.net.next_delivery();
             for s in &mut self.sides {
-                if let Some(t) = s.ua.poll_timeout() {
+                if let Some(t) = s.poll_timeout() {
                     next = Some(next.map_or(t, |n: Instant| n.min(t)));
                 }
             }
@@ -373,9 +479,7 @@ impl Pair {
                 Some(t) if t <= end => {
                     self.now = self.now.max(t);
                     for s in &mut self.sides {
-                        if s.ua.poll_timeout().is_some_and(|x| x <= self.now) {
-                            s.ua.handle_timeout(self.now);
-                        }
+                        s.handle_timeout(self.now);
                     }
                 }
                 _ => {
@@ -407,7 +511,7 @@ impl Pair {
         while self.exchange() {}
         let mut next = self.net.next_delivery();
         for s in &mut self.sides {
-            if let Some(t) = s.ua.poll_timeout() {
+            if let Some(t) = s.poll_timeout() {
                 next = Some(next.map_or(t, |n: Instant| n.min(t)));
             }
         }
@@ -415,9 +519,7 @@ impl Pair {
             Some(t) if t <= end => {
                 self.now = self.now.max(t);
                 for s in &mut self.sides {
-                    if s.ua.poll_timeout().is_some_and(|x| x <= self.now) {
-                        s.ua.handle_timeout(self.now);
-                    }
+                    s.handle_timeout(self.now);
                 }
                 while self.exchange() {}
                 true

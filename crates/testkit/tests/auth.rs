@@ -180,7 +180,7 @@ fn wrong_password_ends_with_authentication_error() {
     );
     assert!(matches!(ea[2], SessionEvent::Terminated { cause: Cause::AuthenticationError }));
     assert_eq!(p.sides[BOB].incoming(0), None, "the callee never saw the call");
-    assert!(p.sides[ALICE].ua.transactions().is_empty() && p.sides[BOB].ua.transactions().is_empty());
+    assert!(p.sides[ALICE].transaction_count() == 0 && p.sides[BOB].transaction_count() == 0);
 }
 
 #[test]

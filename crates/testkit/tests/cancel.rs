@@ -241,7 +241,7 @@ fn cancel_under_loss_ends_both_sides_once() {
         }
         for s in &mut p.sides {
             assert!(s.ua.session_ids().is_empty(), "seed {seed}");
-            assert!(s.ua.transactions().is_empty(), "seed {seed}: transactions left\n{:?}", p.net.sent.len());
+            assert_eq!(s.transaction_count(), 0, "seed {seed}: transactions left\n{:?}", p.net.sent.len());
             assert_eq!(s.ua.poll_timeout(), None, "seed {seed}");
         }
     }

@@ -153,13 +153,8 @@ fn run(mut p: Pair, steps: &[Step], reliable: bool) -> Result<(), TestCaseError>
     p.run_for(Duration::from_secs(200));
     for (i, side) in p.sides.iter_mut().enumerate() {
         prop_assert!(side.ua.session_ids().is_empty(), "side {}: sessions left {:?}", i, side.ua.session_ids());
-        prop_assert!(
-            side.ua.transactions().is_empty(),
-            "side {}: {} transactions left",
-            i,
-            side.ua.transactions().len()
-        );
-        prop_assert_eq!(side.ua.poll_timeout(), None, "side {} still has a deadline", i);
+        prop_assert_eq!(side.transaction_count(), 0, "side {}: transactions left", i);
+        prop_assert_eq!(side.poll_timeout(), None, "side {} still has a deadline", i);
     }
     prop_assert_eq!(p.net.in_flight(), 0);
     check(&p, &created)
@@ -190,5 +185,20 @@ proptest! {
             c.rel100 = Rel100::Required;
         };
         run(Pair::with(net, seed, cfg, cfg), &steps, true)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// The same with each core's transaction layer outside it, driven
+    /// through transaction commands and events (as the actors run them).
+    #[test]
+    fn with_external_transaction_layers(
+        seed in any::<u64>(),
+        net in net(),
+        steps in proptest::collection::vec(step(6000), 1..24),
+    ) {
+        run(Pair::external(net, seed, |_| {}, |_| {}), &steps, false)?;
     }
 }

@@ -297,5 +297,5 @@ fn replaces_matching_nothing_gets_481() {
     assert!(matches!(evs.first(), Some(SessionEvent::Rejected { response, .. }) if response.status == 481), "{evs:?}");
     assert_eq!(terminated_once_last(&p, ALICE, a), Cause::SipFailureCode);
     p.run_for(Duration::from_secs(40));
-    assert!(p.sides[BOB].ua.transactions().is_empty() && p.sides[ALICE].ua.transactions().is_empty());
+    assert!(p.sides[BOB].transaction_count() == 0 && p.sides[ALICE].transaction_count() == 0);
 }
