@@ -247,27 +247,9 @@ pub(crate) struct MediaWiring {
     pub(crate) rfc4733: bool,
 }
 
-/// The name of an event for logs (its contents may carry credentials).
+/// The name of an event (see [`SessionEvent::name`]).
 fn event_name(e: &SessionEvent) -> &'static str {
-    match e {
-        SessionEvent::Progress { .. } => "progress",
-        SessionEvent::Accepted { .. } => "accepted",
-        SessionEvent::Rejected { .. } => "rejected",
-        SessionEvent::Failed { .. } => "failed",
-        SessionEvent::Terminated { .. } => "terminated",
-        SessionEvent::Cancel => "cancel",
-        SessionEvent::Bye { .. } => "bye",
-        SessionEvent::Dtmf { .. } => "dtmf",
-        SessionEvent::Info { .. } => "info",
-        SessionEvent::Refer { .. } => "refer",
-        SessionEvent::ReferProgress { .. } => "refer-progress",
-        SessionEvent::HoldChanged { .. } => "hold-changed",
-        SessionEvent::Reinvited { .. } => "reinvited",
-        SessionEvent::RenegotiationFailed { .. } => "renegotiation-failed",
-        SessionEvent::Refreshed => "refreshed",
-        SessionEvent::Replaced { .. } => "replaced",
-        _ => "other",
-    }
+    e.name()
 }
 
 impl DialogActor {

@@ -52,27 +52,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// The name of an event in the JSON lines.
+/// The name of an event (see [`SessionEvent::name`]).
 pub fn event_name(e: &SessionEvent) -> &'static str {
-    match e {
-        SessionEvent::Progress { .. } => "progress",
-        SessionEvent::Accepted { .. } => "accepted",
-        SessionEvent::Rejected { .. } => "rejected",
-        SessionEvent::Failed { .. } => "failed",
-        SessionEvent::Terminated { .. } => "terminated",
-        SessionEvent::Cancel => "cancel",
-        SessionEvent::Bye { .. } => "bye",
-        SessionEvent::Dtmf { .. } => "dtmf",
-        SessionEvent::Info { .. } => "info",
-        SessionEvent::Refer { .. } => "refer",
-        SessionEvent::ReferProgress { .. } => "refer-progress",
-        SessionEvent::HoldChanged { .. } => "hold-changed",
-        SessionEvent::Reinvited { .. } => "reinvited",
-        SessionEvent::RenegotiationFailed { .. } => "renegotiation-failed",
-        SessionEvent::Refreshed => "refreshed",
-        SessionEvent::Replaced { .. } => "replaced",
-        _ => "other",
-    }
+    e.name()
 }
 
 /// The call-id of a session.

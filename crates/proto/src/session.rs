@@ -336,6 +336,31 @@ pub enum SessionEvent {
     },
 }
 
+impl SessionEvent {
+    /// A short, stable name for the event (logs, JSON lines, ladders): it
+    /// never includes the event's contents, which may carry credentials.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionEvent::Progress { .. } => "progress",
+            SessionEvent::Accepted { .. } => "accepted",
+            SessionEvent::Rejected { .. } => "rejected",
+            SessionEvent::Failed { .. } => "failed",
+            SessionEvent::Terminated { .. } => "terminated",
+            SessionEvent::Cancel => "cancel",
+            SessionEvent::Bye { .. } => "bye",
+            SessionEvent::Dtmf { .. } => "dtmf",
+            SessionEvent::Info { .. } => "info",
+            SessionEvent::Refer { .. } => "refer",
+            SessionEvent::ReferProgress { .. } => "refer-progress",
+            SessionEvent::HoldChanged { .. } => "hold-changed",
+            SessionEvent::Reinvited { .. } => "reinvited",
+            SessionEvent::RenegotiationFailed { .. } => "renegotiation-failed",
+            SessionEvent::Refreshed => "refreshed",
+            SessionEvent::Replaced { .. } => "replaced",
+        }
+    }
+}
+
 /// Actions for the transaction layer (the caller carries them out).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Out {
