@@ -1455,6 +1455,26 @@ impl InviteSession {
         self.answer_2xx(now, "accept", 200, None, extras)
     }
 
+    /// The checks and the response shared by every final answer to an
+    /// inbound INVITE: inbound, still unanswered, `status` in `range`.
+    fn inbound_final(
+        &self,
+        op: &'static str,
+        range: std::ops::Range<u16>,
+        status: u16,
+        reason: Option<&str>,
+    ) -> Result<(TxKey, Response), SessionError> {
+        if self.direction != Direction::Inbound || self.state != SessionState::Incoming || !range.contains(&status) {
+            return Err(self.invalid(op));
+        }
+        let Some(key) = self.invite_key.clone() else { return Err(self.invalid(op)) };
+        let mut resp = self.respond(&self.invite, status);
+        if let Some(r) = reason {
+            resp.reason = ByteString::from(r);
+        }
+        Ok((key, resp))
+    }
+
     fn answer_2xx(
         &mut self,
         now: Instant,
@@ -1463,15 +1483,7 @@ impl InviteSession {
         reason: Option<&str>,
         extras: &Extras,
     ) -> Result<(), SessionError> {
-        if self.direction != Direction::Inbound || self.state != SessionState::Incoming || !(200..300).contains(&status)
-        {
-            return Err(self.invalid(op));
-        }
-        let Some(key) = self.invite_key.clone() else { return Err(self.invalid(op)) };
-        let mut resp = self.respond(&self.invite.clone(), status);
-        if let Some(r) = reason {
-            resp.reason = ByteString::from(r);
-        }
+        let (key, mut resp) = self.inbound_final(op, 200..300, status, reason)?;
         self.with_contact(&mut resp.headers);
         resp.headers.push(Header::Allow(ALLOW.to_vec()));
         resp.headers.push(supported());
@@ -1535,15 +1547,7 @@ impl InviteSession {
         reason: Option<&str>,
         extras: &Extras,
     ) -> Result<(), SessionError> {
-        if self.direction != Direction::Inbound || self.state != SessionState::Incoming || !(300..700).contains(&status)
-        {
-            return Err(self.invalid(op));
-        }
-        let Some(key) = self.invite_key.clone() else { return Err(self.invalid(op)) };
-        let mut resp = self.respond(&self.invite.clone(), status);
-        if let Some(r) = reason {
-            resp.reason = ByteString::from(r);
-        }
+        let (key, mut resp) = self.inbound_final(op, 300..700, status, reason)?;
         extras.apply(&mut resp.headers, &mut resp.body);
         self.out.push_back(Out::Response { key, response: resp.clone() });
         self.events.push_back(SessionEvent::Rejected { response: resp.clone(), cause: Cause::from_status(status) });
