@@ -93,6 +93,9 @@ pub enum HandlerError {
     /// The handler was closed.
     #[error("handler closed")]
     Closed,
+    /// WebRTC (str0m) refused a description or an operation.
+    #[error("WebRTC: {0}")]
+    WebRtc(String),
 }
 
 impl HandlerError {

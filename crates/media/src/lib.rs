@@ -15,7 +15,10 @@
 //!   RFC 4733 telephone-events, symmetric RTP and an RTP timeout;
 //! - [`audio`]: PCM [`AudioSource`](audio::AudioSource) and
 //!   [`AudioSink`](audio::AudioSink) traits with silence, tone, WAV,
-//!   echo and a Goertzel tone detector.
+//!   echo and a Goertzel tone detector;
+//! - [`webrtc`] (feature `webrtc`, on by default): the WebRTC handler over
+//!   str0m (ICE host candidates, DTLS-SRTP, G.711/Opus, telephone-event,
+//!   data channel), driven the same sans-IO way.
 //!
 //! Nothing here opens a socket, reads a clock or spawns: time is an
 //! argument (`now: Instant`) and packets go out through `poll_transmit`.
@@ -30,5 +33,7 @@ pub mod handler;
 pub mod offer_answer;
 pub mod rtp;
 pub mod sdp;
+#[cfg(feature = "webrtc")]
+pub mod webrtc;
 
 pub use sipact_message as message;
