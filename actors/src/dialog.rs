@@ -20,7 +20,7 @@ use sipact_proto::ua::{InviteOptions, UaEvent, UserAgentCore};
 use sipact_proto::{Direction, UaError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::media::{AudioFactory, MediaActor, MediaReport, PendingMedia, SendDtmf, StopMedia, lock};
+use crate::media::{AudioFactory, MediaHandle, MediaReport, PendingMedia, SendDtmf, lock};
 use crate::messages::{GetStats, PipelineStats, TxCommandMsg, TxEventMsg};
 use crate::session::{Deliver, SessionActor, SessionInfo};
 use crate::transaction::TransactionActor;
@@ -229,9 +229,8 @@ pub struct DialogActor {
     spans: HashMap<u64, tracing::Span>,
     /// RTP media, when the user agent has it.
     media: Option<MediaWiring>,
-    /// The media actor and description handler of each session with RTP media.
-    media_actors:
-        HashMap<u64, (Addr<MediaActor>, sipact_media::handler::SharedHandler<sipact_media::handler::RtpHandler>)>,
+    /// The media actor and description handler of each session with media.
+    media_actors: HashMap<u64, MediaHandle>,
 }
 
 /// The former name of [`DialogActor`], when one actor ran the whole core.
@@ -285,13 +284,12 @@ impl DialogActor {
     fn start_media(&mut self, info: &SessionInfo, ctx: &mut Context<Self>) {
         let Some(m) = &self.media else { return };
         let Some(setup) = lock(&m.pending).remove(&info.id()) else { return };
-        let handler = setup.handler.clone();
         let audio = (m.audio)(info.id());
-        match MediaActor::new(setup, audio, ctx.address(), info.clone()) {
-            Ok(actor) => {
+        match MediaHandle::start(setup, audio, ctx.address(), info.clone()) {
+            Ok(handle) => {
                 // Counters exist from the start, before the actor first runs.
                 info.set_media_stats(crate::media::MediaStats::default());
-                self.media_actors.insert(info.id(), (actor.start(), handler));
+                self.media_actors.insert(info.id(), handle);
             }
             Err(e) => tracing::warn!(session = info.id(), error = %e, "no media for the session"),
         }
@@ -405,8 +403,8 @@ impl DialogActor {
                     a.do_send(Deliver { event, at: SystemTime::now() });
                     if last {
                         self.sessions.remove(&session);
-                        if let Some((m, _)) = self.media_actors.remove(&session) {
-                            m.do_send(StopMedia);
+                        if let Some(m) = self.media_actors.remove(&session) {
+                            m.stop();
                         }
                     }
                 }
@@ -435,13 +433,11 @@ impl DialogActor {
 impl DialogActor {
     /// The media actor to send DTMF of session `id` through, when DTMF goes
     /// in the media and telephone-event was negotiated.
-    fn rfc4733(&self, id: u64) -> Option<Addr<MediaActor>> {
+    fn rfc4733(&self, id: u64) -> Option<MediaHandle> {
         if !self.media.as_ref().is_some_and(|m| m.rfc4733) {
             return None;
         }
-        let (actor, handler) = self.media_actors.get(&id)?;
-        lock(handler).negotiated()?.telephone_event?;
-        Some(actor.clone())
+        self.media_actors.get(&id).filter(|m| m.telephone_event()).cloned()
     }
 
     /// Delivers an event that did not come from the protocol core (media).
@@ -548,7 +544,7 @@ impl Handler<Command> for DialogActor {
             }
             SessionCmd::Dtmf { tones, duration, gap, extra } => match self.rfc4733(id) {
                 Some(media) => self.core.check_dtmf(id, &tones, duration, gap).map(|()| {
-                    media.do_send(SendDtmf {
+                    media.dtmf(SendDtmf {
                         tones: tones.clone(),
                         duration: std::time::Duration::from_millis(u64::from(duration)),
                         gap: std::time::Duration::from_millis(u64::from(gap)),

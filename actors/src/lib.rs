@@ -17,8 +17,10 @@
 //!   transaction commands and events with the transaction actor;
 //! - one [`SessionActor`](session::SessionActor) per call, fanning out the
 //!   session's events in order;
-//! - one [`MediaActor`](media::MediaActor) per call with RTP media, owning
-//!   its sockets and driving the sans-IO RTP session with real time;
+//! - one [`MediaActor`](media::MediaActor) per call with plain RTP media,
+//!   owning its sockets and driving the sans-IO RTP session with real time,
+//!   or one [`WebRtcMediaActor`](webrtc::WebRtcMediaActor) per call with
+//!   WebRTC media, driving the str0m-based handler from its UDP socket;
 //! - the public [`UserAgent`] and [`Session`] handles (`Send + Clone`).
 //!
 //! No `unwrap`, `expect` or `panic!` outside tests: actix does not
@@ -35,6 +37,7 @@ pub mod session;
 pub mod transaction;
 pub mod transport;
 pub mod ua;
+pub mod webrtc;
 
 /// The former home of the protocol-core actor, now split into
 /// [`dialog`] and [`transaction`]: the old names keep working

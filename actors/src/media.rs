@@ -37,6 +37,8 @@ pub use sipact_media::{audio, handler, message, offer_answer, rtp, sdp};
 
 use crate::dialog::DialogActor;
 use crate::session::SessionInfo;
+use crate::webrtc::WebRtcMediaActor;
+use sipact_media::webrtc::WebRtcHandler;
 
 /// Makes the audio of a session: called once per session with RTP media,
 /// with the session id; returns what we play and where what we hear goes.
@@ -67,10 +69,63 @@ pub struct MediaStats {
 
 /// The sockets and handler the description-hooks factory made for a
 /// session, waiting for the dialog actor to start the session's media actor.
-pub(crate) struct MediaSetup {
-    pub(crate) rtp: std::net::UdpSocket,
-    pub(crate) rtcp: Option<std::net::UdpSocket>,
-    pub(crate) handler: SharedHandler<RtpHandler>,
+pub(crate) enum MediaSetup {
+    /// Plain RTP/AVP: the RTP socket, the RTCP socket when bound.
+    Rtp { rtp: std::net::UdpSocket, rtcp: Option<std::net::UdpSocket>, handler: SharedHandler<RtpHandler> },
+    /// WebRTC: one socket for ICE, DTLS and SRTP.
+    WebRtc { socket: std::net::UdpSocket, handler: SharedHandler<WebRtcHandler> },
+}
+
+/// The running media actor of a session, and its handler.
+#[derive(Clone)]
+pub(crate) enum MediaHandle {
+    Rtp(Addr<MediaActor>, SharedHandler<RtpHandler>),
+    WebRtc(Addr<WebRtcMediaActor>, SharedHandler<WebRtcHandler>),
+}
+
+impl MediaHandle {
+    /// Starts the media actor of `setup`.
+    pub(crate) fn start(
+        setup: MediaSetup,
+        audio: (Box<dyn AudioSource>, Box<dyn AudioSink>),
+        core: Addr<DialogActor>,
+        info: SessionInfo,
+    ) -> std::io::Result<MediaHandle> {
+        Ok(match setup {
+            MediaSetup::Rtp { rtp, rtcp, handler } => {
+                let actor = MediaActor::new(rtp, rtcp, handler.clone(), audio, core, info)?;
+                MediaHandle::Rtp(actor.start(), handler)
+            }
+            MediaSetup::WebRtc { socket, handler } => {
+                let actor = WebRtcMediaActor::new(socket, handler.clone(), audio, core, info)?;
+                MediaHandle::WebRtc(actor.start(), handler)
+            }
+        })
+    }
+
+    /// Ends the media.
+    pub(crate) fn stop(&self) {
+        match self {
+            MediaHandle::Rtp(a, _) => a.do_send(StopMedia),
+            MediaHandle::WebRtc(a, _) => a.do_send(StopMedia),
+        }
+    }
+
+    /// Sends DTMF in the media.
+    pub(crate) fn dtmf(&self, m: SendDtmf) {
+        match self {
+            MediaHandle::Rtp(a, _) => a.do_send(m),
+            MediaHandle::WebRtc(a, _) => a.do_send(m),
+        }
+    }
+
+    /// Whether telephone-event was negotiated.
+    pub(crate) fn telephone_event(&self) -> bool {
+        match self {
+            MediaHandle::Rtp(_, h) => lock(h).negotiated().is_some_and(|n| n.telephone_event.is_some()),
+            MediaHandle::WebRtc(_, h) => lock(h).has_telephone_event(),
+        }
+    }
 }
 
 /// Media set up by the hooks factory, by session id.
@@ -145,10 +200,10 @@ pub struct SendDtmf {
 pub struct StopMedia;
 
 /// A datagram received on one of the sockets.
-struct Datagram {
-    component: Component,
-    from: SocketAddr,
-    data: Vec<u8>,
+pub(crate) struct Datagram {
+    pub(crate) component: Component,
+    pub(crate) from: SocketAddr,
+    pub(crate) data: Vec<u8>,
 }
 
 /// The media actor of one session.
@@ -167,15 +222,17 @@ pub struct MediaActor {
 }
 
 impl MediaActor {
-    /// A media actor for session `info` on the sockets of `setup`.
+    /// A media actor for session `info` on the sockets the hooks factory bound.
     pub(crate) fn new(
-        setup: MediaSetup,
+        rtp: std::net::UdpSocket,
+        rtcp: Option<std::net::UdpSocket>,
+        handler: SharedHandler<RtpHandler>,
         audio: (Box<dyn AudioSource>, Box<dyn AudioSink>),
         core: Addr<DialogActor>,
         info: SessionInfo,
     ) -> std::io::Result<Self> {
-        let rtp = Arc::new(UdpSocket::from_std(setup.rtp)?);
-        let rtcp = match setup.rtcp {
+        let rtp = Arc::new(UdpSocket::from_std(rtp)?);
+        let rtcp = match rtcp {
             Some(s) => Some(Arc::new(UdpSocket::from_std(s)?)),
             None => None,
         };
@@ -183,7 +240,7 @@ impl MediaActor {
             id: info.id(),
             rtp,
             rtcp,
-            handler: setup.handler,
+            handler,
             source: audio.0,
             sink: audio.1,
             core,
@@ -194,7 +251,7 @@ impl MediaActor {
         })
     }
 
-    fn receive(sock: Arc<UdpSocket>, component: Component) -> impl futures_util::Stream<Item = Datagram> {
+    pub(crate) fn receive(sock: Arc<UdpSocket>, component: Component) -> impl futures_util::Stream<Item = Datagram> {
         futures_util::stream::unfold(sock, move |sock| async move {
             let mut buf = vec![0u8; 2048];
             loop {
@@ -221,21 +278,8 @@ impl MediaActor {
         })
     }
 
-    /// One 20 ms frame from the source, at 8 kHz.
-    fn next_frame(&mut self) -> Vec<i16> {
-        let rate = self.source.sample_rate();
-        let n = frame_len(rate.max(50));
-        self.frame.clear();
-        self.frame.resize(n, 0);
-        let got = self.source.read(&mut self.frame);
-        if got < n {
-            self.frame[got.min(n)..].fill(0);
-        }
-        resample(&self.frame, frame_len(RATE_8K))
-    }
-
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        let frame = self.next_frame();
+        let frame = next_frame(self.source.as_mut(), &mut self.frame);
         let now = Instant::now();
         {
             let mut h = lock(&self.handler);
@@ -279,11 +323,7 @@ impl MediaActor {
         drop(h);
         for e in events {
             match e {
-                RtpEvent::Audio { samples, .. } => {
-                    let rate = self.sink.sample_rate();
-                    let out = resample(&samples, frame_len(rate.max(50)) * samples.len() / frame_len(RATE_8K).max(1));
-                    self.sink.write(&out);
-                }
+                RtpEvent::Audio { samples, .. } => play(self.sink.as_mut(), &samples),
                 RtpEvent::Dtmf { digit, duration } => {
                     let duration = u32::from(duration) * 1000 / RATE_8K;
                     self.core.do_send(MediaReport::Dtmf { session: self.id, digit, duration });
@@ -318,6 +358,25 @@ impl MediaActor {
             self.timer = Some((at, h));
         }
     }
+}
+
+/// One 20 ms frame from `source`, at 8 kHz (`buf` is scratch space).
+pub(crate) fn next_frame(source: &mut dyn AudioSource, buf: &mut Vec<i16>) -> Vec<i16> {
+    let n = frame_len(source.sample_rate().max(50));
+    buf.clear();
+    buf.resize(n, 0);
+    let got = source.read(buf);
+    if got < n {
+        buf[got.min(n)..].fill(0);
+    }
+    resample(buf, frame_len(RATE_8K))
+}
+
+/// Plays 8 kHz `samples` into `sink`, at the sink's rate.
+pub(crate) fn play(sink: &mut dyn AudioSink, samples: &[i16]) {
+    let rate = sink.sample_rate();
+    let out = resample(samples, frame_len(rate.max(50)) * samples.len() / frame_len(RATE_8K).max(1));
+    sink.write(&out);
 }
 
 /// Nearest-neighbour resampling of `input` to `len` samples.

@@ -26,6 +26,7 @@ use sipact_media::audio::{AudioSink, AudioSource, NullSink, RATE_8K, Silence};
 use sipact_media::handler::{HandlerHooks, NoneHandler, RtpHandler};
 use sipact_media::offer_answer::LocalMedia;
 use sipact_media::rtp::RtpConfig;
+use sipact_media::webrtc::{WebRtcConfig, WebRtcHandler};
 
 use crate::dialog::{
     DialogActor, Invite, ListSessions, MediaWiring, OutOfDialog, Register, Shutdown, SubscribeIncoming,
@@ -98,6 +99,9 @@ pub struct UaConfig {
     pub outbound_proxy: Option<SocketAddr>,
     /// Session media: `rtp` (plain RTP/AVP audio, PCMU/PCMA and
     /// telephone-event, one media actor per session: the default),
+    /// `webrtc` (ICE host candidates on the bind address, DTLS-SRTP,
+    /// G.711 and Opus, telephone-event, through str0m; one WebRTC media
+    /// actor per session),
     /// `signalling` (SDP announcing audio on port 4000, no media) or
     /// `none` (the media crate's `NoneHandler`: SDP on the discard port 9,
     /// no sockets, for load generation).
@@ -227,10 +231,13 @@ impl UaConfig {
     fn media_parts(&self) -> Result<(MediaMode, bool), StartError> {
         let media = match self.media.trim().to_ascii_lowercase().as_str() {
             "rtp" => MediaMode::Rtp,
+            "webrtc" => MediaMode::WebRtc,
             "signalling" | "signaling" => MediaMode::Signalling,
             "none" => MediaMode::None,
             other => {
-                return Err(StartError::Config(format!("media must be rtp, signalling or none, not {other:?}")));
+                return Err(StartError::Config(format!(
+                    "media must be rtp, webrtc, signalling or none, not {other:?}"
+                )));
             }
         };
         let rfc4733 = match self.dtmf.trim().to_ascii_lowercase().as_str() {
@@ -312,6 +319,7 @@ impl UaConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MediaMode {
     Rtp,
+    WebRtc,
     Signalling,
     None,
 }
@@ -338,12 +346,45 @@ fn rtp_hooks(
             };
             let handler =
                 Arc::new(std::sync::Mutex::new(RtpHandler::new(LocalMedia::audio(ip, port), session_id, config)));
-            lock(pending).insert(ctx.session, MediaSetup { rtp, rtcp, handler: handler.clone() });
+            lock(pending).insert(ctx.session, MediaSetup::Rtp { rtp, rtcp, handler: handler.clone() });
             Box::new(HandlerHooks::new(handler))
         }
         Err(e) => {
             tracing::warn!(session = ctx.session, error = %e, "cannot bind an RTP socket: no media");
             Box::new(HandlerHooks::new(NoneHandler::new(ip, DISCARD_PORT, session_id)))
+        }
+    }
+}
+
+/// The description hooks of a session with WebRTC media: its socket is
+/// bound now (the SDP names it as the ICE host candidate) and left in
+/// `pending` with the handler for the dialog actor, which starts the
+/// session's WebRTC media actor with them.
+fn webrtc_hooks(
+    ip: std::net::IpAddr,
+    ctx: &HooksContext,
+    rtp_timeout: Option<Duration>,
+    pending: &PendingMedia,
+) -> Box<dyn DescriptionHooks> {
+    let made = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).and_then(|socket| {
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        Ok((socket, local))
+    });
+    let made = made.map_err(|e| e.to_string()).and_then(|(socket, local)| {
+        let config = WebRtcConfig { rtp_timeout, ..WebRtcConfig::default() };
+        let handler = WebRtcHandler::new(config, &[local], std::time::Instant::now()).map_err(|e| e.to_string())?;
+        Ok((socket, handler))
+    });
+    match made {
+        Ok((socket, handler)) => {
+            let handler = Arc::new(std::sync::Mutex::new(handler));
+            lock(pending).insert(ctx.session, MediaSetup::WebRtc { socket, handler: handler.clone() });
+            Box::new(HandlerHooks::new(handler))
+        }
+        Err(e) => {
+            tracing::warn!(session = ctx.session, error = %e, "cannot set up WebRTC media: no media");
+            Box::new(HandlerHooks::new(NoneHandler::new(ip, DISCARD_PORT, u64::from(rand::random::<u32>()))))
         }
     }
 }
@@ -441,14 +482,14 @@ impl UserAgent {
         UserAgent::start_inner(config, factory, None)
     }
 
-    /// Starts a user agent with plain RTP media whose audio comes from the
-    /// application: `audio` is called once per session with its id and
-    /// returns the source played to the peer and the sink for what the
-    /// peer sends (8 kHz mono frames of 20 ms). [`UaConfig::media`] must be
-    /// `rtp`.
+    /// Starts a user agent with plain RTP or WebRTC media whose audio
+    /// comes from the application: `audio` is called once per session with
+    /// its id and returns the source played to the peer and the sink for
+    /// what the peer sends (8 kHz mono frames of 20 ms).
+    /// [`UaConfig::media`] must be `rtp` or `webrtc`.
     pub fn start_with_media(config: UaConfig, audio: AudioFactory) -> Result<UserAgent, StartError> {
-        if config.media_parts()?.0 != MediaMode::Rtp {
-            return Err(StartError::Config("start_with_media needs media = \"rtp\"".into()));
+        if !matches!(config.media_parts()?.0, MediaMode::Rtp | MediaMode::WebRtc) {
+            return Err(StartError::Config("start_with_media needs media = \"rtp\" or \"webrtc\"".into()));
         }
         UserAgent::start_inner(config, None, Some(audio))
     }
@@ -526,13 +567,17 @@ impl UserAgent {
                 Box::new(HandlerHooks::new(NoneHandler::new(ip, DISCARD_PORT, c.session + 1)))
                     as Box<dyn DescriptionHooks>
             }),
-            (None, MediaMode::Rtp) => {
+            (None, MediaMode::Rtp | MediaMode::WebRtc) => {
                 let pending = PendingMedia::default();
                 let echo = config.echo;
                 let audio = audio.unwrap_or_else(|| default_audio(echo));
                 media = Some(MediaWiring { pending: pending.clone(), audio, rfc4733 });
                 let timeout = config.rtp_timeout_ms.map(Duration::from_millis);
-                Box::new(move |c: &HooksContext| rtp_hooks(ip, c, timeout, &pending))
+                if mode == MediaMode::WebRtc {
+                    Box::new(move |c: &HooksContext| webrtc_hooks(ip, c, timeout, &pending))
+                } else {
+                    Box::new(move |c: &HooksContext| rtp_hooks(ip, c, timeout, &pending))
+                }
             }
         };
         let rng = OsSeededRng(rand::SeedableRng::from_os_rng());

@@ -183,8 +183,8 @@ pub struct Common {
     #[arg(long, env = "SIPACT_TRANSPORT", value_enum)]
     pub transport: Option<Transport>,
     /// Media of the sessions (default rtp: plain RTP/AVP audio, G.711 and
-    /// telephone-event). The user agent has no WebRTC media yet: `webrtc`
-    /// falls back to plain RTP, with a warning.
+    /// telephone-event, what SIP trunks, desk phones and SIPp speak;
+    /// webrtc: ICE, DTLS-SRTP, what browsers speak).
     #[arg(long, env = "SIPACT_MEDIA", value_enum)]
     pub media: Option<Media>,
     /// RFC 3262 reliable provisionals (default supported).
@@ -308,10 +308,7 @@ pub fn settings(common: &Common, file: &FileOptions, default_bind: SocketAddr) -
     }
     // `media` in the file or SIPACT_MEDIA are read by UaConfig::load.
     match common.media {
-        Some(Media::Webrtc) => {
-            output::note("sipact: WebRTC media is not available in the user agent yet; using plain RTP");
-            ua.media = "rtp".into();
-        }
+        Some(Media::Webrtc) => ua.media = "webrtc".into(),
         Some(Media::Rtp) => ua.media = "rtp".into(),
         Some(Media::None) => ua.media = "none".into(),
         Some(Media::Signalling) => ua.media = "signalling".into(),

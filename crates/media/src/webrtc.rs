@@ -151,6 +151,9 @@ pub struct WebRtcHandler {
     dtmf_next: Option<Instant>,
     last_tone: Option<u64>,
     last_media: Option<Instant>,
+    /// Since when media is expected (set on the first timer after a
+    /// completed exchange, so a change to receiving starts a fresh wait).
+    expect_since: Option<Instant>,
     timed_out: bool,
     ignored: u64,
     undecoded: u64,
@@ -304,6 +307,7 @@ impl WebRtcHandler {
             dtmf_next: None,
             last_tone: None,
             last_media: None,
+            expect_since: None,
             timed_out: false,
             ignored: 0,
             undecoded: 0,
@@ -365,7 +369,8 @@ impl WebRtcHandler {
         if self.timed_out || !self.connected || !self.expects_media() {
             return None;
         }
-        self.last_media.map(|at| at + t)
+        let since = self.expect_since?;
+        Some(self.last_media.map_or(since, |m| m.max(since)) + t)
     }
 
     /// Whether the peer is expected to send: our side receives.
@@ -402,6 +407,9 @@ impl WebRtcHandler {
             log_error(&e);
         }
         self.drain();
+        if self.expect_since.is_none() && self.connected {
+            self.expect_since = Some(now);
+        }
         if self.media_deadline().is_some_and(|d| d <= now) {
             self.timed_out = true;
             self.events.push_back(WebRtcEvent::Timeout);
@@ -576,6 +584,8 @@ impl WebRtcHandler {
         self.drain();
         self.local_hold = hold;
         self.state = SignalingState::HaveLocalOffer;
+        // str0m applies a direction change at once: a fresh wait for media.
+        self.expect_since = None;
         Ok(text)
     }
 }
@@ -599,6 +609,7 @@ impl SessionDescriptionHandler for WebRtcHandler {
             SignalingState::HaveRemoteOffer => {
                 let answer = self.answer.take().ok_or(HandlerError::WebRtc("no answer".into()))?;
                 self.state = SignalingState::Stable;
+                self.expect_since = None;
                 answer
             }
             _ => self.offer(options.hold)?,
@@ -632,6 +643,7 @@ impl SessionDescriptionHandler for WebRtcHandler {
             };
             self.unchanged_offer = false;
             self.state = SignalingState::Stable;
+            self.expect_since = None;
             self.drain();
             return result;
         }
@@ -646,6 +658,7 @@ impl SessionDescriptionHandler for WebRtcHandler {
         self.remote_hold = matches!(audio_direction(&text), Direction::SendOnly | Direction::Inactive);
         self.answer = Some(answer.to_sdp_string());
         self.state = SignalingState::HaveRemoteOffer;
+        self.expect_since = None;
         Ok(())
     }
 

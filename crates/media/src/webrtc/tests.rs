@@ -330,3 +330,41 @@ fn closed_handler_refuses_work() {
     assert_eq!(h.get_description(&DescriptionOptions::default(), &[]).unwrap_err(), HandlerError::Closed);
     assert!(h.poll_timeout().is_none());
 }
+
+#[test]
+fn a_peer_that_never_sends_times_out_but_a_resumed_one_gets_a_fresh_wait() {
+    let config = WebRtcConfig { rtp_timeout: Some(Duration::from_millis(400)), ..WebRtcConfig::default() };
+    let mut p = Pair::new(config.clone(), config);
+    p.connect();
+    // B holds A for longer than the timeout: A expects nothing meanwhile.
+    let offer = p.b.get_description(&DescriptionOptions { hold: true }, &[]).unwrap();
+    p.a.set_description(&offer, &DescriptionOptions::default(), &[]).unwrap();
+    let answer = p.a.get_description(&DescriptionOptions::default(), &[]).unwrap();
+    p.b.set_description(&answer, &DescriptionOptions { hold: true }, &[]).unwrap();
+    assert_eq!(p.a.direction(), Some(Direction::RecvOnly));
+    let mut a = Tone::new(RATE_8K, 440.0, 8000);
+    let mut b = Tone::new(RATE_8K, 1000.0, 8000);
+    let mut fb = vec![0i16; 160];
+    for _ in 0..40 {
+        b.read(&mut fb);
+        p.b.send_audio(p.now, &fb);
+        p.run(Duration::from_millis(20));
+    }
+    assert!(!p.a_events.contains(&WebRtcEvent::Timeout) && !p.b_events.contains(&WebRtcEvent::Timeout));
+    // B resumes: A now expects B's media again and B sends: no timeout.
+    let offer = p.b.get_description(&DescriptionOptions::default(), &[]).unwrap();
+    p.a.set_description(&offer, &DescriptionOptions::default(), &[]).unwrap();
+    let answer = p.a.get_description(&DescriptionOptions::default(), &[]).unwrap();
+    p.b.set_description(&answer, &DescriptionOptions::default(), &[]).unwrap();
+    p.talk(30, &mut a, &mut b);
+    assert!(!p.a_events.contains(&WebRtcEvent::Timeout) && !p.b_events.contains(&WebRtcEvent::Timeout));
+    // Now only A talks: A, which hears nothing, times out; B does not.
+    let mut fa = vec![0i16; 160];
+    for _ in 0..40 {
+        a.read(&mut fa);
+        p.a.send_audio(p.now, &fa);
+        p.run(Duration::from_millis(20));
+    }
+    assert!(p.a_events.contains(&WebRtcEvent::Timeout), "{:?}", p.a_events);
+    assert!(!p.b_events.contains(&WebRtcEvent::Timeout));
+}

@@ -1,5 +1,7 @@
-//! Plain RTP between two user agents on 127.0.0.1, in real time: tones
-//! both ways, RFC 4733 DTMF, hold and unhold, the RTP timeout.
+//! Media between two user agents on 127.0.0.1, in real time, over plain
+//! RTP and over WebRTC (str0m on both sides: ICE, DTLS-SRTP): tones both
+//! ways, echo, RFC 4733 DTMF, hold and unhold, the RTP timeout. Each test
+//! body takes the media kind; the `rtp` and `webrtc` modules run it.
 
 mod common;
 
@@ -84,18 +86,43 @@ async fn call(alice: &UserAgent, bob: &UserAgent) -> Call {
     establish(alice, bob, &mut inc).await
 }
 
-fn media_cfg(user: &str, f: impl FnOnce(&mut UaConfig)) -> UaConfig {
+fn media_cfg(media: &str, user: &str, f: impl FnOnce(&mut UaConfig)) -> UaConfig {
     let mut c = cfg(user);
+    c.media = media.into();
     f(&mut c);
     c
 }
 
-#[actix_rt::test]
-async fn tones_flow_both_ways() {
+/// Runs each named test body for plain RTP and for WebRTC.
+macro_rules! for_each_media {
+    ($($name:ident),* $(,)?) => {
+        mod rtp {
+            $(#[actix_rt::test]
+            async fn $name() {
+                super::$name("rtp").await
+            })*
+        }
+        mod webrtc {
+            $(#[actix_rt::test]
+            async fn $name() {
+                super::$name("webrtc").await
+            })*
+        }
+    };
+}
+
+for_each_media!(
+    tones_flow_both_ways,
+    echo_plays_back_what_it_hears,
+    dtmf_goes_as_rfc4733_telephone_events,
+    hold_stops_the_held_direction_and_unhold_resumes_it,
+);
+
+async fn tones_flow_both_ways(media: &str) {
     let (a_audio, a_heard, a_wrong) = tone_audio(440.0, 880.0);
     let (b_audio, b_heard, b_wrong) = tone_audio(880.0, 440.0);
-    let alice = UserAgent::start_with_media(cfg("alice"), a_audio).unwrap();
-    let bob = UserAgent::start_with_media(cfg("bob"), b_audio).unwrap();
+    let alice = UserAgent::start_with_media(media_cfg(media, "alice", |_| ()), a_audio).unwrap();
+    let bob = UserAgent::start_with_media(media_cfg(media, "bob", |_| ()), b_audio).unwrap();
     let mut c = call(&alice, &bob).await;
     // Half a second of tone each way.
     until("880 Hz at alice and 440 Hz at bob", || {
@@ -107,13 +134,21 @@ async fn tones_flow_both_ways() {
     let (sa, sb) = (stats(&c.a), stats(&c.b));
     for s in [sa, sb] {
         assert!(s.packets_sent >= 25 && s.packets_received >= 25, "{s:?}");
-        // PCMU, 20 ms: 12 bytes of header and 160 of payload.
+        // PCMU, 20 ms: 12 bytes of header and 160 of payload (plus the
+        // SRTP authentication tag over WebRTC).
         assert!(s.bytes_sent >= s.packets_sent * 172 && s.bytes_received >= s.packets_received * 172, "{s:?}");
     }
     // What one sent, the other received (give or take the packets in flight).
     assert!(sb.packets_received <= sa.packets_sent + 5 && sa.packets_received <= sb.packets_sent + 5);
     let sdp = body_str(&c.a.description_handler().local_description().unwrap().data);
-    assert!(sdp.contains("RTP/AVP 0 8 101") && !sdp.contains(" 4000 "), "{sdp}");
+    if media == "webrtc" {
+        assert!(sdp.contains("UDP/TLS/RTP/SAVPF 0 8 111 101") && sdp.contains("a=fingerprint:sha-256"), "{sdp}");
+        assert!(sdp.contains("a=candidate:") && sdp.contains(" 127.0.0.1 "), "{sdp}");
+        // SRTP adds a 10-byte authentication tag to every packet.
+        assert!(sa.bytes_sent >= sa.packets_sent * 182, "{sa:?}");
+    } else {
+        assert!(sdp.contains("RTP/AVP 0 8 101") && !sdp.contains(" 4000 "), "{sdp}");
+    }
     c.a.bye().await.unwrap();
     events_to_end(&mut c.a_ev, &mut c.a_seen).await;
     events_to_end(&mut c.b_ev, &mut c.b_seen).await;
@@ -123,21 +158,19 @@ async fn tones_flow_both_ways() {
     assert_eq!(stats(&c.a).packets_sent, after.packets_sent);
 }
 
-#[actix_rt::test]
-async fn echo_plays_back_what_it_hears() {
+async fn echo_plays_back_what_it_hears(media: &str) {
     let (a_audio, a_heard, _) = tone_audio(440.0, 440.0);
-    let alice = UserAgent::start_with_media(cfg("alice"), a_audio).unwrap();
-    let bob = UserAgent::start(media_cfg("bob", |c| c.echo = true)).unwrap();
+    let alice = UserAgent::start_with_media(media_cfg(media, "alice", |_| ()), a_audio).unwrap();
+    let bob = UserAgent::start(media_cfg(media, "bob", |c| c.echo = true)).unwrap();
     let mut c = call(&alice, &bob).await;
     until("alice's tone back from bob", || a_heard.load(Ordering::Relaxed) >= 10).await;
     c.hang_up().await;
 }
 
-#[actix_rt::test]
-async fn dtmf_goes_as_rfc4733_telephone_events() {
+async fn dtmf_goes_as_rfc4733_telephone_events(media: &str) {
     let rfc4733 = |c: &mut UaConfig| c.dtmf = "rfc4733".into();
-    let alice = UserAgent::start_with_media(media_cfg("alice", rfc4733), silent()).unwrap();
-    let bob = UserAgent::start_with_media(media_cfg("bob", rfc4733), silent()).unwrap();
+    let alice = UserAgent::start_with_media(media_cfg(media, "alice", rfc4733), silent()).unwrap();
+    let bob = UserAgent::start_with_media(media_cfg(media, "bob", rfc4733), silent()).unwrap();
     let mut a_tap = Tap::new(&alice);
     let mut c = call(&alice, &bob).await;
     let opts = DtmfOptions { duration: 80, inter_tone_gap: 60, ..Default::default() };
@@ -172,13 +205,12 @@ async fn dtmf_goes_as_rfc4733_telephone_events() {
     events_to_end(&mut c.b_ev, &mut c.b_seen).await;
 }
 
-#[actix_rt::test]
-async fn hold_stops_the_held_direction_and_unhold_resumes_it() {
+async fn hold_stops_the_held_direction_and_unhold_resumes_it(media: &str) {
     // A short RTP timeout on both sides: hold must not trip it (a held
     // side expects no media).
     let timeout = |c: &mut UaConfig| c.rtp_timeout_ms = Some(400);
-    let alice = UserAgent::start_with_media(media_cfg("alice", timeout), silent()).unwrap();
-    let bob = UserAgent::start_with_media(media_cfg("bob", timeout), silent()).unwrap();
+    let alice = UserAgent::start_with_media(media_cfg(media, "alice", timeout), silent()).unwrap();
+    let bob = UserAgent::start_with_media(media_cfg(media, "bob", timeout), silent()).unwrap();
     let mut c = call(&alice, &bob).await;
     until("media both ways", || stats(&c.a).packets_received >= 5 && stats(&c.b).packets_received >= 5).await;
 
@@ -205,9 +237,10 @@ async fn hold_stops_the_held_direction_and_unhold_resumes_it() {
 
 #[actix_rt::test]
 async fn rtp_timeout_ends_the_session_when_the_peer_sends_nothing() {
-    let alice = UserAgent::start_with_media(media_cfg("alice", |c| c.rtp_timeout_ms = Some(500)), silent()).unwrap();
+    let alice =
+        UserAgent::start_with_media(media_cfg("rtp", "alice", |c| c.rtp_timeout_ms = Some(500)), silent()).unwrap();
     // Bob announces audio but has no media at all.
-    let bob = UserAgent::start(media_cfg("bob", |c| c.media = "none".into())).unwrap();
+    let bob = UserAgent::start(media_cfg("none", "bob", |_| ())).unwrap();
     let mut c = call(&alice, &bob).await;
     assert!(c.b.media_stats().is_none());
     let started = Instant::now();
@@ -226,8 +259,10 @@ async fn rtp_timeout_ends_the_session_when_the_peer_sends_nothing() {
 
 #[actix_rt::test]
 async fn media_settings_are_checked() {
-    assert!(UserAgent::start(media_cfg("x", |c| c.media = "webrtc".into())).is_err());
-    assert!(UserAgent::start(media_cfg("x", |c| c.dtmf = "smoke".into())).is_err());
-    let signalling = media_cfg("x", |c| c.media = "signalling".into());
+    assert!(UserAgent::start(media_cfg("smoke", "x", |_| ())).is_err());
+    assert!(UserAgent::start(media_cfg("rtp", "x", |c| c.dtmf = "smoke".into())).is_err());
+    let signalling = media_cfg("signalling", "x", |_| ());
     assert!(UserAgent::start_with_media(signalling, silent()).is_err());
+    let webrtc = media_cfg("webrtc", "x", |_| ());
+    UserAgent::start_with_media(webrtc, silent()).unwrap().shutdown().await;
 }
