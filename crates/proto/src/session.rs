@@ -1393,7 +1393,7 @@ impl InviteSession {
         if let Some(b) = &extras.body {
             self.user_description(b);
         } else if body_wanted || first_offer || reliable && self.oa == Oa::RemoteOffer && status == 183 {
-            let body = self.make_answer_or_offer()?;
+            let body = self.answer_or_reject(op)?;
             if let Some(b) = body {
                 set_body(&mut resp.headers, &mut resp.body, Some(&b));
             }
@@ -1424,6 +1424,22 @@ impl InviteSession {
         self.out.push_back(Out::Response { key, response: resp.clone() });
         self.events.push_back(SessionEvent::Progress { response: resp });
         Ok(())
+    }
+
+    /// [`Self::make_answer_or_offer`] for a final or provisional answer to
+    /// the initial INVITE: when the hooks cannot answer its offer (or make
+    /// one), the INVITE is rejected at once with their status (488 Not
+    /// Acceptable Here unless they said otherwise, RFC 3261 §13.3.1.3 and
+    /// RFC 3264 §6), as SIP.js does, and the caller gets the error.
+    fn answer_or_reject(&mut self, op: &'static str) -> Result<Option<Body>, SessionError> {
+        match self.make_answer_or_offer() {
+            Err(SessionError::Description(code)) if self.state == SessionState::Incoming => {
+                let status = if (400..700).contains(&code) { code } else { 488 };
+                self.final_failure(op, status, None, &Extras::default())?;
+                Err(SessionError::Description(status))
+            }
+            other => other,
+        }
     }
 
     fn make_answer_or_offer(&mut self) -> Result<Option<Body>, SessionError> {
@@ -1496,7 +1512,7 @@ impl InviteSession {
                 && self.remote_offer.is_none()
                 && self.last_rel1xx.is_none())
         {
-            self.make_answer_or_offer()?
+            self.answer_or_reject(op)?
         } else {
             None
         };

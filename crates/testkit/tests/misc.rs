@@ -192,3 +192,48 @@ fn register_learns_public_address_from_received_and_rport() {
     assert_eq!(via.received(), Some("127.0.0.1"));
     assert_eq!(via.rport(), Some(Some(5060)));
 }
+
+#[test]
+fn an_offer_the_hooks_cannot_answer_is_rejected_with_488() {
+    let mut p = Pair::new(NetConfig::default(), 11);
+    let target = p.sides[BOB].uri();
+    let now = p.now;
+    // Alice's offer has no audio stream: Bob's hooks cannot answer it.
+    let opts = InviteOptions {
+        modifiers: vec![sipact_proto::ua::DescriptionModifier::new(|b: &mut Body| {
+            b.data = String::from_utf8_lossy(&b.data).replace("m=audio", "m=text").into_bytes().into();
+        })],
+        ..InviteOptions::default()
+    };
+    let a = p.sides[ALICE].ua.invite(now, &target, opts).expect("invite");
+    assert!(p.run_until(Duration::from_secs(5), |p| p.sides[BOB].incoming(0).is_some()));
+    let b = p.sides[BOB].incoming(0).expect("incoming");
+    let now = p.now;
+    // accept() fails with the hooks' status, and the INVITE is answered.
+    assert!(matches!(
+        p.sides[BOB].ua.accept(now, b),
+        Err(sipact_proto::UaError::Session(SessionError::Description(488)))
+    ));
+    assert!(p.run_until(Duration::from_secs(5), |p| {
+        p.sides[ALICE].session_events(a).iter().any(|e| matches!(e, SessionEvent::Terminated { .. }))
+    }));
+    let finals: Vec<u16> = p
+        .wire()
+        .iter()
+        .filter_map(|(_, m)| match m {
+            SipMessage::Response(r) if r.status >= 200 => Some(r.status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finals, [488], "one final response, 488");
+    assert!(p.sides[ALICE].session_events(a).iter().any(|e| matches!(
+        e,
+        SessionEvent::Rejected { response, .. } if response.status == 488
+    )));
+    assert!(
+        p.sides[BOB]
+            .session_events(b)
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Terminated { cause: Cause::IncompatibleSdp }))
+    );
+}
