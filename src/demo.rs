@@ -1,6 +1,7 @@
 //! The embedded demo (`sipact demo`): three user agents on 127.0.0.1 in
 //! one process. Alice calls Bob; Bob sends reliable early media (183 with
-//! 100rel), then answers; audio flows both ways; Alice sends DTMF `1234#`;
+//! 100rel), then answers; audio flows both ways over WebRTC (str0m: ICE,
+//! DTLS-SRTP); Alice sends DTMF `1234#`;
 //! Alice holds and unholds; Bob transfers Alice to Carol (blind REFER,
 //! followed); everyone hangs up. It prints a ladder of the SIP flow and each
 //! session's event timeline, and reports whether every step happened.
@@ -112,7 +113,7 @@ fn config(user: &str) -> UaConfig {
     UaConfig {
         user: user.into(),
         bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        media: "rtp".into(),
+        media: "webrtc".into(),
         rel100: "supported".into(),
         ..UaConfig::default()
     }
@@ -338,11 +339,16 @@ async fn script(
     tokio::time::sleep(Duration::from_millis(800)).await;
     let (sa, sb) = (a.media_stats().unwrap_or_default(), b.media_stats().unwrap_or_default());
     let (ha, hb) = (heard[0].load(Ordering::Relaxed), heard[1].load(Ordering::Relaxed));
+    let profile = a
+        .description_handler()
+        .local_description()
+        .map(|d| String::from_utf8_lossy(&d.data).contains("UDP/TLS/RTP/SAVPF"))
+        .unwrap_or(false);
     report.step(
-        "audio flows both ways (tones detected after decoding)",
-        sa.packets_sent > 0 && sa.packets_received > 0 && sb.packets_received > 0 && ha > 0 && hb > 0,
+        "audio flows both ways over WebRTC (ICE, DTLS-SRTP; tones detected after decoding)",
+        profile && sa.packets_sent > 0 && sa.packets_received > 0 && sb.packets_received > 0 && ha > 0 && hb > 0,
         format!(
-            "alice sent {} / received {} packets, bob sent {} / received {}; alice heard bob's 880 Hz in {ha} frames, bob heard 440 Hz in {hb}",
+            "alice sent {} / received {} SRTP packets, bob sent {} / received {}; alice heard bob's 880 Hz in {ha} frames, bob heard 440 Hz in {hb}",
             sa.packets_sent, sa.packets_received, sb.packets_sent, sb.packets_received
         ),
     );

@@ -289,7 +289,8 @@ fn config_file_and_environment_set_options() {
     let mut listener = listen(port, &["--config", file.to_str().unwrap()]);
     assert!(listener.stderr().contains("sip:bob@"), "{}", listener.stderr());
     let target = format!("sip:bob@127.0.0.1:{port}");
-    let (code, out, err) = run(&["call", &target], &[("SIPACT_EVENTS", "json"), ("SIPACT_USER", "carol")]);
+    let env = [("SIPACT_EVENTS", "json"), ("SIPACT_USER", "carol"), ("SIPACT_MEDIA", "none")];
+    let (code, out, err) = run(&["call", &target], &env);
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("603"), "{err}");
     let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -300,7 +301,7 @@ fn config_file_and_environment_set_options() {
     let port = free_port();
     let mut listener = listen(port, &["--config", file.to_str().unwrap(), "--answer", "auto"]);
     let target = format!("sip:bob@127.0.0.1:{port}");
-    let (code, _, err) = run(&["call", &target, "--hangup-after", "0.1"], &[]);
+    let (code, _, err) = run(&["call", &target, "--hangup-after", "0.1", "--media", "none"], &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(listener.wait(T), 0);
 }

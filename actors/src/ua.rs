@@ -97,11 +97,11 @@ pub struct UaConfig {
     pub password: Option<String>,
     /// Send all out-of-dialog requests to this address (`host:port`).
     pub outbound_proxy: Option<SocketAddr>,
-    /// Session media: `rtp` (plain RTP/AVP audio, PCMU/PCMA and
-    /// telephone-event, one media actor per session: the default),
-    /// `webrtc` (ICE host candidates on the bind address, DTLS-SRTP,
-    /// G.711 and Opus, telephone-event, through str0m; one WebRTC media
-    /// actor per session),
+    /// Session media: `webrtc` (the default: ICE host candidates on the
+    /// bind address, DTLS-SRTP, G.711 and Opus, telephone-event, through
+    /// str0m; one WebRTC media actor per session), `rtp` (plain RTP/AVP
+    /// audio, PCMU/PCMA and telephone-event, for SIP trunks and desk
+    /// phones; one media actor per session),
     /// `signalling` (SDP announcing audio on port 4000, no media) or
     /// `none` (the media crate's `NoneHandler`: SDP on the discard port 9,
     /// no sockets, for load generation).
@@ -143,7 +143,7 @@ impl Default for UaConfig {
             username: None,
             password: None,
             outbound_proxy: None,
-            media: "rtp".into(),
+            media: "webrtc".into(),
             dtmf: "info".into(),
             rtp_timeout_ms: None,
             echo: false,

@@ -90,7 +90,8 @@ async fn per_call_modifiers_and_handler_options() {
         Box::new(sipact_actors::sdp::SignallingSdp::new("127.0.0.1".parse().unwrap(), 4000, ctx.session))
     });
     let alice = UserAgent::start_with(cfg("alice"), Some(factory)).unwrap();
-    let bob = start("bob");
+    // Alice's hooks make plain SDP: Bob answers it with plain RTP.
+    let bob = UserAgent::start(UaConfig { media: "rtp".into(), ..cfg("bob") }).unwrap();
     let mut tap = Tap::new(&alice);
     let mut incoming = bob.incoming();
     let opts =

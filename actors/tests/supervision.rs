@@ -22,6 +22,10 @@ fn cfg(user: &str) -> UaConfig {
         user: user.into(),
         bind: "127.0.0.1:0".parse().unwrap(),
         listen: vec!["udp".into(), "tcp".into()],
+        // Plain RTP media on every call: the subject is transport
+        // supervision, and 240 WebRTC media actors (DTLS-SRTP every 20 ms)
+        // on the test's single thread in a debug build starve signalling.
+        media: "rtp".into(),
         ..UaConfig::default()
     }
 }

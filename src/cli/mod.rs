@@ -182,9 +182,9 @@ pub struct Common {
     /// `;transport=` (default udp).
     #[arg(long, env = "SIPACT_TRANSPORT", value_enum)]
     pub transport: Option<Transport>,
-    /// Media of the sessions (default rtp: plain RTP/AVP audio, G.711 and
-    /// telephone-event, what SIP trunks, desk phones and SIPp speak;
-    /// webrtc: ICE, DTLS-SRTP, what browsers speak).
+    /// Media of the sessions (default webrtc: ICE, DTLS-SRTP, what browsers
+    /// speak; rtp: plain RTP/AVP audio, G.711 and telephone-event, what SIP
+    /// trunks, desk phones and SIPp speak).
     #[arg(long, env = "SIPACT_MEDIA", value_enum)]
     pub media: Option<Media>,
     /// RFC 3262 reliable provisionals (default supported).
