@@ -61,7 +61,8 @@ fn sipact_call_against_sipp_uas() {
     let peer = sipp_spawn(&dir, &args);
     std::thread::sleep(Duration::from_millis(300));
     let target = format!("sip:service@127.0.0.1:{port}");
-    let mut call = Proc::sipact(&["call", &target, "--hangup-after", "0.3", "--events", "json"]);
+    // SIPp answers with plain RTP/AVP SDP.
+    let mut call = Proc::sipact(&["call", &target, "--hangup-after", "0.3", "--events", "json", "--media", "rtp"]);
     assert_eq!(call.wait(SHORT_TIMEOUT), 0, "{}", call.stderr());
     let ev = names(&call.json_lines());
     assert_eq!(ev.first().map(String::as_str), Some("calling"));
@@ -84,7 +85,8 @@ fn scenario_against_listen(
     let dir = scratch(name);
     let port = free_port();
     let max = calls.to_string();
-    let mut a = vec!["--events", "json", "--max-calls", &max];
+    // The scenarios offer plain RTP/AVP SDP.
+    let mut a = vec!["--events", "json", "--max-calls", &max, "--media", "rtp"];
     a.extend_from_slice(listen_args);
     let mut listener = listen(port, &a);
     let mut args = sipp_base(free_port());
