@@ -177,6 +177,41 @@ fn listen_and_call_report_every_event_as_json_lines() {
     assert_eq!(l[8]["cause"], "Bye");
 }
 
+/// `call` against `listen --echo` with `media` on both sides: the call's
+/// events name the media profile and, at the end, the packets both ways.
+fn audio_between_call_and_listen(media: &str, profile: &str) {
+    let port = free_port();
+    let mut listener = listen(port, &["--media", media, "--echo", "--events", "json", "--max-calls", "1"]);
+    let target = format!("sip:echo@127.0.0.1:{port}");
+    let mut call = Proc::sipact(&["call", &target, "--media", media, "--events", "json", "--hangup-after", "1.5"]);
+    assert_eq!(call.wait(T), 0, "{}", call.stderr());
+    assert_eq!(listener.wait(T), 0, "{}", listener.stderr());
+    let c = call.json_lines();
+    let accepted = c.iter().find(|l| l["event"] == "accepted").expect("accepted");
+    assert_eq!(accepted["media_profile"], profile, "{accepted}");
+    let end = c.last().expect("events");
+    assert_eq!(end["event"], "terminated");
+    let m = &end["media"];
+    let (sent, received) = (m["packets_sent"].as_u64().unwrap(), m["packets_received"].as_u64().unwrap());
+    // 1.5 s of 20 ms frames: about 75 sent; the echo comes back.
+    assert!(sent >= 50 && received >= 40, "{end}");
+    assert!(m["bytes_received"].as_u64().unwrap() >= received * 172, "{end}");
+    let l = listener.json_lines();
+    let end = l.last().expect("events");
+    assert_eq!((end["event"].as_str(), end["cause"].as_str()), (Some("terminated"), Some("Bye")), "{end}");
+    assert!(end["media"]["packets_received"].as_u64().unwrap() >= 40, "{end}");
+}
+
+#[test]
+fn call_and_listen_exchange_audio_over_webrtc() {
+    audio_between_call_and_listen("webrtc", "UDP/TLS/RTP/SAVPF");
+}
+
+#[test]
+fn call_and_listen_exchange_audio_over_plain_rtp() {
+    audio_between_call_and_listen("rtp", "RTP/AVP");
+}
+
 #[test]
 fn ladder_shows_the_call() {
     let port = free_port();

@@ -67,6 +67,14 @@ pub fn sdp_direction(sdp: &[u8]) -> &'static str {
     sipact::actors::sdp::SignallingSdp::direction(sdp)
 }
 
+/// The transport profile of the first audio stream of an SDP body
+/// (`RTP/AVP`, `UDP/TLS/RTP/SAVPF`...).
+pub fn sdp_profile(sdp: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(sdp).ok()?;
+    let m = text.lines().find_map(|l| l.strip_prefix("m=audio "))?;
+    m.split_ascii_whitespace().nth(1).map(str::to_owned)
+}
+
 /// The common fields of a line.
 fn base(event: &str, session: Option<&Session>) -> Map<String, Value> {
     let mut m = Map::new();
@@ -106,6 +114,9 @@ pub fn event_json(s: &Session, e: &SessionEvent) -> Value {
                 && let Some(local) = s.description_handler().local_description()
             {
                 m.insert("media_direction".into(), json!(sdp_direction(&local.data)));
+                if let Some(profile) = sdp_profile(&local.data) {
+                    m.insert("media_profile".into(), json!(profile));
+                }
             }
         }
         SessionEvent::Rejected { response, cause } => {
@@ -122,6 +133,19 @@ pub fn event_json(s: &Session, e: &SessionEvent) -> Value {
         }
         SessionEvent::Terminated { cause } => {
             m.insert("cause".into(), json!(cause.to_string()));
+            if let Some(st) = s.media_stats() {
+                m.insert(
+                    "media".into(),
+                    json!({
+                        "packets_sent": st.packets_sent,
+                        "bytes_sent": st.bytes_sent,
+                        "packets_received": st.packets_received,
+                        "bytes_received": st.bytes_received,
+                        "rtcp_sent": st.rtcp_sent,
+                        "rtcp_received": st.rtcp_received,
+                    }),
+                );
+            }
         }
         SessionEvent::Dtmf { tone, duration, outgoing, .. } => {
             m.insert("tone".into(), json!(tone.to_string()));
