@@ -380,6 +380,13 @@ impl WebRtcHandler {
 
     /// A datagram `data` from `source` arrived on the socket at `destination`.
     pub fn handle_input(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        let _ = self.guarded(|h| {
+            h.input(now, source, destination, data);
+            Ok(())
+        });
+    }
+
+    fn input(&mut self, now: Instant, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
         if self.closed {
             return;
         }
@@ -400,6 +407,13 @@ impl WebRtcHandler {
 
     /// Time passed: runs str0m's timers and the media timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let _ = self.guarded(|h| {
+            h.timeout(now);
+            Ok(())
+        });
+    }
+
+    fn timeout(&mut self, now: Instant) {
         if self.closed {
             return;
         }
@@ -419,6 +433,13 @@ impl WebRtcHandler {
     /// Sends one frame of 8 kHz audio (20 ms) when connected and sending,
     /// with the next queued DTMF tone when one is due.
     pub fn send_audio(&mut self, now: Instant, frame: &[i16]) {
+        let _ = self.guarded(|h| {
+            h.audio(now, frame);
+            Ok(())
+        });
+    }
+
+    fn audio(&mut self, now: Instant, frame: &[i16]) {
         if self.closed || !self.connected {
             return;
         }
@@ -455,11 +476,31 @@ impl WebRtcHandler {
 
     /// Sends `data` on the data channel, once open.
     pub fn send_data(&mut self, data: &[u8]) -> Result<(), HandlerError> {
+        self.guarded(|h| h.data(data))
+    }
+
+    fn data(&mut self, data: &[u8]) -> Result<(), HandlerError> {
         let id = self.channel.ok_or_else(|| HandlerError::WebRtc("no data channel".into()))?;
         let mut ch = self.rtc.channel(id).ok_or_else(|| HandlerError::WebRtc("data channel not open".into()))?;
         let r = ch.write(true, data).map(|_| ()).map_err(webrtc_error);
         self.drain();
         r
+    }
+
+    /// Runs `f`, turning a panic inside str0m into a closed handler and an
+    /// error: a malformed datagram or description must not take down the
+    /// actor driving the handler (the dialog actor, for descriptions) and
+    /// every other session with it. The session keeps its signalling.
+    fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, HandlerError>) -> Result<T, HandlerError> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
+            Ok(r) => r,
+            Err(_) => {
+                self.closed = true;
+                self.transmits.clear();
+                self.events.push_back(WebRtcEvent::Disconnected);
+                Err(HandlerError::WebRtc("the WebRTC engine failed: media closed".into()))
+            }
+        }
     }
 
     /// Drains str0m's output into the queues (str0m's run-loop contract).
@@ -557,6 +598,67 @@ impl WebRtcHandler {
         Ok(desc.to_string())
     }
 
+    fn produce(&mut self, options: &DescriptionOptions, modifiers: &[Modifier]) -> Result<Description, HandlerError> {
+        if self.closed {
+            return Err(HandlerError::Closed);
+        }
+        let text = match self.state {
+            SignalingState::HaveRemoteOffer => {
+                let answer = self.answer.take().ok_or(HandlerError::WebRtc("no answer".into()))?;
+                self.state = SignalingState::Stable;
+                self.expect_since = None;
+                answer
+            }
+            _ => self.offer(options.hold)?,
+        };
+        self.last_local = Some(text.clone());
+        let text = Self::modify(text, modifiers)?;
+        Ok(Description { content_type: APPLICATION_SDP.into(), body: text.into_bytes().into() })
+    }
+
+    fn consume(
+        &mut self,
+        description: &Description,
+        _options: &DescriptionOptions,
+        modifiers: &[Modifier],
+    ) -> Result<(), HandlerError> {
+        if self.closed {
+            return Err(HandlerError::Closed);
+        }
+        let ct = description.content_type.split(';').next().unwrap_or_default().trim();
+        if !ct.eq_ignore_ascii_case(APPLICATION_SDP) {
+            return Err(HandlerError::UnsupportedContentType(description.content_type.clone()));
+        }
+        let text = std::str::from_utf8(&description.body)
+            .map_err(|e| HandlerError::Sdp(crate::sdp::SdpError::NotUtf8 { offset: e.valid_up_to() }))?;
+        let text = self.filter_candidates(&Self::modify(text.to_owned(), modifiers)?);
+        if self.state == SignalingState::HaveLocalOffer {
+            let answer = SdpAnswer::from_sdp_string(&text).map_err(webrtc_error)?;
+            let result = match self.pending.take() {
+                Some(p) => self.rtc.sdp_api().accept_answer(p, answer).map_err(webrtc_error),
+                None => Ok(()),
+            };
+            self.unchanged_offer = false;
+            self.state = SignalingState::Stable;
+            self.expect_since = None;
+            self.drain();
+            return result;
+        }
+        let offer = SdpOffer::from_sdp_string(&text).map_err(webrtc_error)?;
+        let answer = self.rtc.sdp_api().accept_offer(offer).map_err(webrtc_error);
+        self.pending = None;
+        self.drain();
+        let answer = answer?;
+        if self.mid.is_none() {
+            self.mid = audio_mid(&text).map(Mid::from);
+        }
+        self.remote_hold = matches!(audio_direction(&text), Direction::SendOnly | Direction::Inactive);
+        self.answer = Some(answer.to_sdp_string());
+        self.state = SignalingState::HaveRemoteOffer;
+        self.expect_since = None;
+        Ok(())
+    }
+
     fn offer(&mut self, hold: bool) -> Result<String, HandlerError> {
         let direction = from_direction(offer_direction(hold, self.remote_hold));
         let mut api = self.rtc.sdp_api();
@@ -602,64 +704,16 @@ impl SessionDescriptionHandler for WebRtcHandler {
         options: &DescriptionOptions,
         modifiers: &[Modifier],
     ) -> Result<Description, HandlerError> {
-        if self.closed {
-            return Err(HandlerError::Closed);
-        }
-        let text = match self.state {
-            SignalingState::HaveRemoteOffer => {
-                let answer = self.answer.take().ok_or(HandlerError::WebRtc("no answer".into()))?;
-                self.state = SignalingState::Stable;
-                self.expect_since = None;
-                answer
-            }
-            _ => self.offer(options.hold)?,
-        };
-        self.last_local = Some(text.clone());
-        let text = Self::modify(text, modifiers)?;
-        Ok(Description { content_type: APPLICATION_SDP.into(), body: text.into_bytes().into() })
+        self.guarded(|h| h.produce(options, modifiers))
     }
 
     fn set_description(
         &mut self,
         description: &Description,
-        _options: &DescriptionOptions,
+        options: &DescriptionOptions,
         modifiers: &[Modifier],
     ) -> Result<(), HandlerError> {
-        if self.closed {
-            return Err(HandlerError::Closed);
-        }
-        let ct = description.content_type.split(';').next().unwrap_or_default().trim();
-        if !ct.eq_ignore_ascii_case(APPLICATION_SDP) {
-            return Err(HandlerError::UnsupportedContentType(description.content_type.clone()));
-        }
-        let text = std::str::from_utf8(&description.body)
-            .map_err(|e| HandlerError::Sdp(crate::sdp::SdpError::NotUtf8 { offset: e.valid_up_to() }))?;
-        let text = self.filter_candidates(&Self::modify(text.to_owned(), modifiers)?);
-        if self.state == SignalingState::HaveLocalOffer {
-            let answer = SdpAnswer::from_sdp_string(&text).map_err(webrtc_error)?;
-            let result = match self.pending.take() {
-                Some(p) => self.rtc.sdp_api().accept_answer(p, answer).map_err(webrtc_error),
-                None => Ok(()),
-            };
-            self.unchanged_offer = false;
-            self.state = SignalingState::Stable;
-            self.expect_since = None;
-            self.drain();
-            return result;
-        }
-        let offer = SdpOffer::from_sdp_string(&text).map_err(webrtc_error)?;
-        let answer = self.rtc.sdp_api().accept_offer(offer).map_err(webrtc_error);
-        self.pending = None;
-        self.drain();
-        let answer = answer?;
-        if self.mid.is_none() {
-            self.mid = audio_mid(&text).map(Mid::from);
-        }
-        self.remote_hold = matches!(audio_direction(&text), Direction::SendOnly | Direction::Inactive);
-        self.answer = Some(answer.to_sdp_string());
-        self.state = SignalingState::HaveRemoteOffer;
-        self.expect_since = None;
-        Ok(())
+        self.guarded(|h| h.consume(description, options, modifiers))
     }
 
     fn rollback_description(&mut self) {
@@ -711,8 +765,11 @@ impl SessionDescriptionHandler for WebRtcHandler {
 
     fn close(&mut self) {
         if !self.closed {
-            self.rtc.disconnect();
-            self.drain();
+            let _ = self.guarded(|h| {
+                h.rtc.disconnect();
+                h.drain();
+                Ok(())
+            });
             self.closed = true;
         }
     }

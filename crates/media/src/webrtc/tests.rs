@@ -368,3 +368,87 @@ fn a_peer_that_never_sends_times_out_but_a_resumed_one_gets_a_fresh_wait() {
     assert!(p.a_events.contains(&WebRtcEvent::Timeout), "{:?}", p.a_events);
     assert!(!p.b_events.contains(&WebRtcEvent::Timeout));
 }
+
+fn engine_failed(e: &HandlerError) -> bool {
+    matches!(e, HandlerError::WebRtc(m) if m.contains("engine failed"))
+}
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn browser_offer() -> String {
+        let mut h = WebRtcHandler::new(
+            WebRtcConfig { data_channel: Some("x".into()), ..WebRtcConfig::default() },
+            &[addr(40100)],
+            Instant::now(),
+        )
+        .unwrap();
+        sdp(&h.get_description(&DescriptionOptions::default(), &[]).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// A damaged offer is refused with an error (488), never a panic
+        /// inside str0m: the guard would turn one into "engine failed".
+        #[test]
+        fn damaged_offers_are_refused_cleanly(
+            cut in 0usize..4000,
+            at in 0usize..4000,
+            junk in proptest::collection::vec(any::<u8>(), 0..24),
+            drop_line in 0usize..40,
+        ) {
+            let offer = browser_offer();
+            let mut lines: Vec<&str> = offer.split("\r\n").collect();
+            if drop_line < lines.len() {
+                lines.remove(drop_line);
+            }
+            let mut bytes = lines.join("\r\n").into_bytes();
+            let at = at.min(bytes.len());
+            bytes.splice(at..at, junk);
+            bytes.truncate(cut.max(1));
+            let mut h = WebRtcHandler::new(WebRtcConfig::default(), &[addr(40102)], Instant::now()).unwrap();
+            let d = Description { content_type: APPLICATION_SDP.into(), body: bytes.into() };
+            match h.set_description(&d, &DescriptionOptions::default(), &[]) {
+                Ok(()) => {
+                    let a = h.get_description(&DescriptionOptions::default(), &[]);
+                    prop_assert!(a.is_ok(), "{:?}", a.err());
+                }
+                Err(e) => {
+                    prop_assert!(!engine_failed(&e), "str0m panicked");
+                    prop_assert_eq!(e.status(), 488);
+                    prop_assert_eq!(h.signaling_state(), SignalingState::Stable);
+                }
+            }
+        }
+    }
+
+    /// Garbage datagrams from the peer's address, of every first-byte class
+    /// (STUN, DTLS, RTP/RTCP, other), leave a connected call connected and
+    /// its audio flowing.
+    #[test]
+    fn garbage_datagrams_do_not_disturb_a_call() {
+        let mut p = Pair::new(WebRtcConfig::default(), WebRtcConfig::default());
+        p.connect();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..2000u32 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let len = (rng % 300) as usize;
+            let mut d: Vec<u8> = (0..len).map(|k| (rng >> (k % 56)) as u8 ^ k as u8).collect();
+            if let Some(first) = d.first_mut() {
+                // RFC 7983 ranges: 0-3 STUN, 20-63 DTLS, 128-191 RTP/RTCP.
+                *first = [0u8, 1, 22, 23, 128, 144, 200, 129][(i % 8) as usize];
+            }
+            p.b.handle_input(p.now, addr(40000), addr(40002), &d);
+        }
+        assert!(p.b.is_connected() && p.b.poll_timeout().is_some(), "still alive");
+        let mut a = Tone::new(RATE_8K, 440.0, 8000);
+        let mut b = Tone::new(RATE_8K, 1000.0, 8000);
+        let before = p.b_audio.len();
+        p.talk(10, &mut a, &mut b);
+        assert!(p.b_audio.len() >= before + 8 * 160, "audio still flows");
+    }
+}
