@@ -101,7 +101,9 @@ pub struct UaConfig {
     /// bind address, DTLS-SRTP, G.711 and Opus, telephone-event, through
     /// str0m; one WebRTC media actor per session), `rtp` (plain RTP/AVP
     /// audio, PCMU/PCMA and telephone-event, for SIP trunks and desk
-    /// phones; one media actor per session),
+    /// phones; one media actor per session), `auto` (a gateway's choice:
+    /// WebRTC for outgoing calls and for incoming offers that ask for
+    /// DTLS-SRTP, plain RTP for other incoming offers),
     /// `signalling` (SDP announcing audio on port 4000, no media) or
     /// `none` (the media crate's `NoneHandler`: SDP on the discard port 9,
     /// no sockets, for load generation).
@@ -232,11 +234,12 @@ impl UaConfig {
         let media = match self.media.trim().to_ascii_lowercase().as_str() {
             "rtp" => MediaMode::Rtp,
             "webrtc" => MediaMode::WebRtc,
+            "auto" => MediaMode::Auto,
             "signalling" | "signaling" => MediaMode::Signalling,
             "none" => MediaMode::None,
             other => {
                 return Err(StartError::Config(format!(
-                    "media must be rtp, webrtc, signalling or none, not {other:?}"
+                    "media must be webrtc, rtp, auto, signalling or none, not {other:?}"
                 )));
             }
         };
@@ -320,6 +323,7 @@ impl UaConfig {
 enum MediaMode {
     Rtp,
     WebRtc,
+    Auto,
     Signalling,
     None,
 }
@@ -387,6 +391,13 @@ fn webrtc_hooks(
             Box::new(HandlerHooks::new(NoneHandler::new(ip, DISCARD_PORT, u64::from(rand::random::<u32>()))))
         }
     }
+}
+
+/// Whether an offer asks for WebRTC media: a DTLS-SRTP profile
+/// (`UDP/TLS/RTP/SAVP(F)`) or a DTLS fingerprint (RFC 8122).
+fn is_webrtc_offer(sdp: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(sdp);
+    text.contains("UDP/TLS/RTP/SAVP") || text.contains("a=fingerprint:")
 }
 
 /// The port announced when no media is received (RFC 863 discard).
@@ -488,8 +499,8 @@ impl UserAgent {
     /// what the peer sends (8 kHz mono frames of 20 ms).
     /// [`UaConfig::media`] must be `rtp` or `webrtc`.
     pub fn start_with_media(config: UaConfig, audio: AudioFactory) -> Result<UserAgent, StartError> {
-        if !matches!(config.media_parts()?.0, MediaMode::Rtp | MediaMode::WebRtc) {
-            return Err(StartError::Config("start_with_media needs media = \"rtp\" or \"webrtc\"".into()));
+        if !matches!(config.media_parts()?.0, MediaMode::Rtp | MediaMode::WebRtc | MediaMode::Auto) {
+            return Err(StartError::Config("start_with_media needs media = \"webrtc\", \"rtp\" or \"auto\"".into()));
         }
         UserAgent::start_inner(config, None, Some(audio))
     }
@@ -567,17 +578,20 @@ impl UserAgent {
                 Box::new(HandlerHooks::new(NoneHandler::new(ip, DISCARD_PORT, c.session + 1)))
                     as Box<dyn DescriptionHooks>
             }),
-            (None, MediaMode::Rtp | MediaMode::WebRtc) => {
+            (None, MediaMode::Rtp | MediaMode::WebRtc | MediaMode::Auto) => {
                 let pending = PendingMedia::default();
                 let echo = config.echo;
                 let audio = audio.unwrap_or_else(|| default_audio(echo));
                 media = Some(MediaWiring { pending: pending.clone(), audio, rfc4733 });
                 let timeout = config.rtp_timeout_ms.map(Duration::from_millis);
-                if mode == MediaMode::WebRtc {
-                    Box::new(move |c: &HooksContext| webrtc_hooks(ip, c, timeout, &pending))
-                } else {
-                    Box::new(move |c: &HooksContext| rtp_hooks(ip, c, timeout, &pending))
-                }
+                Box::new(move |c: &HooksContext| {
+                    let webrtc = match mode {
+                        MediaMode::WebRtc => true,
+                        MediaMode::Auto => c.offer.as_ref().is_none_or(|o| is_webrtc_offer(&o.data)),
+                        _ => false,
+                    };
+                    if webrtc { webrtc_hooks(ip, c, timeout, &pending) } else { rtp_hooks(ip, c, timeout, &pending) }
+                })
             }
         };
         let rng = OsSeededRng(rand::SeedableRng::from_os_rng());

@@ -266,3 +266,19 @@ async fn media_settings_are_checked() {
     let webrtc = media_cfg("webrtc", "x", |_| ());
     UserAgent::start_with_media(webrtc, silent()).unwrap().shutdown().await;
 }
+
+#[actix_rt::test]
+async fn auto_answers_each_offer_in_its_own_kind() {
+    let bob = UserAgent::start(media_cfg("auto", "bob", |c| c.echo = true)).unwrap();
+    for (media, profile) in [("rtp", "RTP/AVP 0 8 101"), ("webrtc", "UDP/TLS/RTP/SAVPF 0 8 111 101")] {
+        let (audio, heard, _) = tone_audio(440.0, 440.0);
+        let alice = UserAgent::start_with_media(media_cfg(media, "alice", |_| ()), audio).unwrap();
+        let mut c = call(&alice, &bob).await;
+        let answer = body_str(&c.b.description_handler().local_description().unwrap().data);
+        assert!(answer.contains(profile), "{media}: {answer}");
+        until("alice's tone echoed back", || heard.load(Ordering::Relaxed) >= 10).await;
+        assert!(stats(&c.b).packets_received > 0, "{media}");
+        c.hang_up().await;
+        alice.shutdown().await;
+    }
+}

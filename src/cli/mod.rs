@@ -135,6 +135,9 @@ pub enum Media {
     Webrtc,
     /// Plain RTP (G.711, RFC 4733 DTMF).
     Rtp,
+    /// WebRTC for outgoing calls and for incoming WebRTC offers, plain RTP
+    /// for other incoming offers (a gateway's choice).
+    Auto,
     /// No media: SDP on the discard port, no sockets (load generation).
     None,
     /// SDP announcing audio, no media behind it.
@@ -310,6 +313,7 @@ pub fn settings(common: &Common, file: &FileOptions, default_bind: SocketAddr) -
     match common.media {
         Some(Media::Webrtc) => ua.media = "webrtc".into(),
         Some(Media::Rtp) => ua.media = "rtp".into(),
+        Some(Media::Auto) => ua.media = "auto".into(),
         Some(Media::None) => ua.media = "none".into(),
         Some(Media::Signalling) => ua.media = "signalling".into(),
         None => {}

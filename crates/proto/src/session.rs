@@ -40,7 +40,7 @@ impl Body {
         Body { content_type: MediaType::new("application", "sdp"), data: data.into() }
     }
 
-    fn of_request(r: &Request) -> Option<Body> {
+    pub(crate) fn of_request(r: &Request) -> Option<Body> {
         let ct = r.headers.content_type()?;
         (!r.body.is_empty()).then(|| Body { content_type: ct.clone(), data: r.body.clone() })
     }

@@ -352,6 +352,9 @@ pub struct HooksContext {
     /// (name/value pairs the handler factory interprets; empty for
     /// inbound sessions, whose handler exists before anyone answers).
     pub options: Vec<(String, String)>,
+    /// The INVITE's body of an inbound session (its offer, when it carried
+    /// one), so a factory can pick the handler that speaks it.
+    pub offer: Option<crate::session::Body>,
 }
 
 /// Where the core's transaction commands go: its own layer, run at once
@@ -687,8 +690,12 @@ impl UserAgentCore {
         }
         let transport = self.transport_to(&req.uri);
         let cfg = self.session_config(opts.rel100.unwrap_or(self.config.rel100), transport);
-        let hooks =
-            (self.hooks)(&HooksContext { session: id, inbound: false, options: opts.description_options.clone() });
+        let hooks = (self.hooks)(&HooksContext {
+            session: id,
+            inbound: false,
+            options: opts.description_options.clone(),
+            offer: None,
+        });
         let mut mods = self.config.modifiers.clone();
         mods.extend(opts.modifiers.iter().cloned());
         let call = CallModifiers::default();
@@ -1591,7 +1598,8 @@ impl UserAgentCore {
         let id = self.id();
         let tag = self.rng.token(10);
         let cfg = self.session_config(self.config.rel100, transport);
-        let hooks = (self.hooks)(&HooksContext { session: id, inbound: true, options: Vec::new() });
+        let offer = crate::session::Body::of_request(&request);
+        let hooks = (self.hooks)(&HooksContext { session: id, inbound: true, options: Vec::new(), offer });
         let call = CallModifiers::default();
         self.call_mods.insert(id, call.clone());
         let hooks = with_modifiers(hooks, self.config.modifiers.clone(), call);
