@@ -378,7 +378,7 @@ fn browser_call() {
     let port = free_port();
     let mut listener = listen(
         port,
-        &["--transport", "ws", "--media", "webrtc", "--answer", "auto", "--events", "json", "--max-calls", "1"],
+        &["--transport", "ws", "--media", "webrtc", "--answer", "auto", "--echo", "--events", "json", "--max-calls", "1"],
     );
 
     let server = PageServer::start(vec![
@@ -386,7 +386,7 @@ fn browser_call() {
         ("app.bundle.js", "text/javascript; charset=utf-8", std::fs::read(&bundle).expect("bundle")),
     ]);
     let url = format!(
-        "http://127.0.0.1:{}/index.html?ws=ws://127.0.0.1:{port}&target=sip:echo@127.0.0.1&packets={MIN_PACKETS}",
+        "http://127.0.0.1:{}/index.html?ws=ws://127.0.0.1:{port}&target=sip:echo@127.0.0.1&packets={MIN_PACKETS}&dtmf=1%23&echo_ms=1500",
         server.port
     );
     let mut chromium = Chromium::launch(&dir, &url);
@@ -460,6 +460,14 @@ fn browser_call() {
         assert_eq!(line.split(' ').nth(4), Some("127.0.0.1"), "a non-loopback candidate was offered: {line}");
     }
 
+    // The echo: what came back from sipact is the fake microphone's audio,
+    // not silence.
+    let later = &result["statsLater"]["inbound"];
+    let energy = later["totalAudioEnergy"].as_f64().unwrap_or(0.0);
+    eprintln!("browser test: later inbound {later}; DTMF sent by the page: {}", result["dtmfSent"]);
+    assert!(energy > 0.0, "the audio echoed by sipact has no energy: {later}{}", context());
+    assert_eq!(result["dtmfSent"], true, "RTCDTMFSender refused the tones{}", context());
+
     // sipact's side: one inbound call, established, ended by the peer's BYE.
     let calls = by_call(&events);
     assert_eq!(calls.len(), 1, "sipact events: {events:?}");
@@ -472,5 +480,12 @@ fn browser_call() {
     assert_eq!(last["event"], "terminated", "{n:?}");
     assert_eq!(last["cause"], "Bye", "{last}");
     assert_eq!(ev[0]["direction"], "inbound");
+    // The browser's RFC 4733 digits, decoded by sipact's WebRTC handler.
+    let tones: Vec<&str> = ev
+        .iter()
+        .filter(|e| e["event"] == "dtmf" && e["outgoing"] == false)
+        .filter_map(|e| e["tone"].as_str())
+        .collect();
+    assert_eq!(tones, ["1", "#"], "sipact events: {n:?}");
     assert_eq!(code, 0, "sipact listen --max-calls 1 exit status; stderr: {}", listener.stderr());
 }

@@ -19,6 +19,8 @@ const WS = params.get("ws");
 const TARGET = params.get("target") || "sip:echo@127.0.0.1";
 const PACKETS = Number(params.get("packets") || 50);
 const STATS_MS = Number(params.get("stats_ms") || 20000);
+const DTMF = params.get("dtmf") || "";
+const ECHO_MS = Number(params.get("echo_ms") || 0);
 const ESTABLISH_MS = 15000;
 const TERMINATE_MS = 5000;
 const LOOPBACK = "127.0.0.1";
@@ -166,6 +168,8 @@ async function readStats(pc) {
       out.inbound = {
         packetsReceived: s.packetsReceived || 0,
         bytesReceived: s.bytesReceived || 0,
+        totalAudioEnergy: s.totalAudioEnergy || 0,
+        totalSamplesReceived: s.totalSamplesReceived || 0,
         packetsLost: s.packetsLost,
         jitter: s.jitter,
         ssrc: s.ssrc,
@@ -301,6 +305,17 @@ async function run() {
   result.stats = stats;
   status(`stats: ${JSON.stringify(stats)}`);
   const enough = stats && stats.inbound && stats.inbound.packetsReceived >= PACKETS;
+
+  // RFC 4733 DTMF from the browser (RTCDTMFSender through SIP.js), then a
+  // second look at the stats: sipact echoes the fake microphone's beeps,
+  // so the audio received has energy.
+  if (DTMF) {
+    status(`sending DTMF ${DTMF}`);
+    result.dtmfSent = sdh.sendDtmf(DTMF, { duration: 100, interToneGap: 70 });
+    await sleep(400 + DTMF.length * 250);
+  }
+  await sleep(ECHO_MS);
+  result.statsLater = await readStats(pc);
 
   status("hanging up");
   if (inviter.state === SessionState.Established) {
