@@ -378,7 +378,19 @@ fn browser_call() {
     let port = free_port();
     let mut listener = listen(
         port,
-        &["--transport", "ws", "--media", "webrtc", "--answer", "auto", "--echo", "--events", "json", "--max-calls", "1"],
+        &[
+            "--transport",
+            "ws",
+            "--media",
+            "webrtc",
+            "--answer",
+            "auto",
+            "--echo",
+            "--events",
+            "json",
+            "--max-calls",
+            "1",
+        ],
     );
 
     let server = PageServer::start(vec![
