@@ -452,3 +452,37 @@ mod robustness {
         assert!(p.b_audio.len() >= before + 8 * 160, "audio still flows");
     }
 }
+
+#[test]
+fn modifiers_apply_to_outgoing_and_incoming_webrtc_descriptions() {
+    let mut p = Pair::new(WebRtcConfig::default(), WebRtcConfig::default());
+    let tag: Modifier = Box::new(|d: &mut SessionDescription| {
+        d.attributes.push(crate::sdp::Attribute::new("x-by", "modifier"));
+    });
+    // Incoming: drop PCMU from what B is offered, so B answers with PCMA.
+    let no_pcmu: Modifier = Box::new(|d: &mut SessionDescription| {
+        for m in &mut d.media {
+            m.formats.retain(|f| f != "0");
+            m.attributes.retain(|a| !(a.value.as_deref().is_some_and(|v| v.starts_with("0 "))));
+        }
+    });
+    let offer = p.a.get_description(&DescriptionOptions::default(), std::slice::from_ref(&tag)).unwrap();
+    assert!(sdp(&offer).contains("a=x-by:modifier"), "{}", sdp(&offer));
+    p.b.set_description(&offer, &DescriptionOptions::default(), std::slice::from_ref(&no_pcmu)).unwrap();
+    let answer = p.b.get_description(&DescriptionOptions::default(), &[]).unwrap();
+    let m = sdp(&answer).lines().find(|l| l.starts_with("m=audio")).unwrap().to_owned();
+    assert!(m.ends_with("UDP/TLS/RTP/SAVPF 8 111 101"), "{m}");
+    p.a.set_description(&answer, &DescriptionOptions::default(), &[]).unwrap();
+    for _ in 0..400 {
+        p.run(Duration::from_millis(5));
+        if p.a.is_connected() && p.b.is_connected() {
+            break;
+        }
+    }
+    let mut a = Tone::new(RATE_8K, 440.0, 8000);
+    let mut b = Tone::new(RATE_8K, 1000.0, 8000);
+    p.talk(20, &mut a, &mut b);
+    let tail = &p.b_audio[p.b_audio.len().saturating_sub(1600)..];
+    assert!(tail.len() == 1600, "PCMA audio arrived: {}", p.b_audio.len());
+    assert!(goertzel_power(tail, RATE_8K, 440.0) > 100.0 * goertzel_power(tail, RATE_8K, 1000.0));
+}
