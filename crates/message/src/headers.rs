@@ -39,6 +39,7 @@ macro_rules! header_names {
             }
 
             /// Looks a name up, ignoring ASCII case; compact forms included.
+            #[inline]
             pub fn lookup(name: &str) -> Option<HeaderName> {
                 let b = name.as_bytes();
                 let (Some(&first), Some(&last)) = (b.first(), b.last()) else { return None };
@@ -47,62 +48,20 @@ macro_rules! header_names {
                     $( $( if c == $compact.as_bytes()[0] { return Some(HeaderName::$var); } )? )*
                     return None;
                 }
-                // The first letter and the length pick the one candidate;
-                // one case-insensitive comparison confirms it.
-                use HeaderName as H;
-                let cand = match (first.to_ascii_lowercase(), b.len()) {
-                    (b'a', 5) => H::Allow,
-                    (b'a', 12) => H::AllowEvents,
-                    (b'a', 13) => H::Authorization,
-                    (b'c', 4) => H::CSeq,
-                    (b'c', 7) => {
-                        if last.eq_ignore_ascii_case(&b't') { H::Contact } else { H::CallId }
-                    }
-                    (b'c', 12) => H::ContentType,
-                    (b'c', 14) => H::ContentLength,
-                    (b'c', 16) => H::ContentEncoding,
-                    (b'c', 19) => H::ContentDisposition,
-                    (b'e', 5) => H::Event,
-                    (b'e', 7) => H::Expires,
-                    (b'f', 4) => H::From,
-                    (b'm', 6) => H::MinSe,
-                    (b'm', 11) => H::MinExpires,
-                    (b'm', 12) => H::MaxForwards,
-                    (b'p', 7) => H::Privacy,
-                    (b'p', 13) => H::ProxyRequire,
-                    (b'p', 18) => H::ProxyAuthenticate,
-                    (b'p', 19) => {
-                        if last.eq_ignore_ascii_case(&b'n') { H::ProxyAuthorization } else { H::PAssertedIdentity }
-                    }
-                    (b'r', 4) => {
-                        if last.eq_ignore_ascii_case(&b'q') { H::RSeq } else { H::RAck }
-                    }
-                    (b'r', 5) => H::Route,
-                    (b'r', 6) => H::Reason,
-                    (b'r', 7) => H::Require,
-                    (b'r', 8) => {
-                        if last.eq_ignore_ascii_case(&b'o') { H::ReferTo } else { H::Replaces }
-                    }
-                    (b'r', 11) => {
-                        if last.eq_ignore_ascii_case(&b'y') { H::ReferredBy } else { H::RetryAfter }
-                    }
-                    (b'r', 12) => H::RecordRoute,
-                    (b's', 6) => H::Server,
-                    (b's', 7) => H::Subject,
-                    (b's', 9) => H::Supported,
-                    (b's', 15) => H::SessionExpires,
-                    (b's', 18) => H::SubscriptionState,
-                    (b't', 2) => H::To,
-                    (b'u', 10) => H::UserAgent,
-                    (b'u', 11) => H::Unsupported,
-                    (b'v', 3) => H::Via,
-                    (b'w', 7) => H::Warning,
-                    (b'w', 16) => H::WwwAuthenticate,
-                    _ => return None,
-                };
+                // A perfect hash of the first and last letters and the
+                // length picks the one candidate; one case-insensitive
+                // comparison confirms it.
+                let cand = NAME_TABLE[name_hash(first, last, b.len())];
+                if cand == 0 {
+                    return None;
+                }
+                let cand = ALL_NAMES[usize::from(cand) - 1];
                 if same_name(b, cand.as_str().as_bytes()) { Some(cand) } else { None }
             }
         }
+
+        /// Every typed name, in declaration order.
+        const ALL_NAMES: &[HeaderName] = &[$( HeaderName::$var, )*];
     };
     (@compact $c:literal) => { Some(const_char($c)) };
     (@compact) => { None };
@@ -113,7 +72,38 @@ macro_rules! header_names {
 /// no other token byte folds onto a letter or `-`.
 #[inline]
 fn same_name(a: &[u8], canon: &[u8]) -> bool {
-    a.len() == canon.len() && a.iter().zip(canon).all(|(x, y)| (x | 0x20) == (y | 0x20))
+    if a.len() != canon.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for i in 0..a.len() {
+        diff |= (a[i] | 0x20) ^ (canon[i] | 0x20);
+    }
+    diff == 0
+}
+
+/// The slot of a name of `len` bytes starting with `first` and ending with
+/// `last` in [`NAME_TABLE`]: collision-free over the canonical names (checked
+/// when the table is built, at compile time).
+#[inline]
+const fn name_hash(first: u8, last: u8, len: usize) -> usize {
+    ((first | 0x20) as usize + (last | 0x20) as usize * 14 + len * 16) & 127
+}
+
+/// Index + 1 in [`ALL_NAMES`] of the name hashed to each slot, 0 for none.
+static NAME_TABLE: [u8; 128] = build_name_table();
+
+const fn build_name_table() -> [u8; 128] {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < ALL_NAMES.len() {
+        let b = ALL_NAMES[i].as_str().as_bytes();
+        let h = name_hash(b[0], b[b.len() - 1], b.len());
+        assert!(t[h] == 0, "header name hash collision");
+        t[h] = (i + 1) as u8;
+        i += 1;
+    }
+    t
 }
 
 const fn const_char(s: &str) -> char {
@@ -953,6 +943,7 @@ fn params<'a>(src: &ByteString, s: &'a str) -> VRes<'a, Params> {
     header_params(src, s)
 }
 
+#[inline(always)]
 fn via<'a>(src: &ByteString, s: &'a str) -> VRes<'a, Via> {
     let (s, protocol) = tok(s)?;
     let s = sep_char(s, '/')?;
@@ -980,7 +971,15 @@ fn via<'a>(src: &ByteString, s: &'a str) -> VRes<'a, Via> {
 
 /// name-addr / addr-spec with header parameters. `addr_spec` allows the
 /// bracket-less form.
-fn name_addr<'a>(src: &ByteString, s: &'a str, addr_spec: bool) -> VRes<'a, NameAddr> {
+/// The value is pushed to `out` wrapped by `wrap` (built in place rather than
+/// returned, which saves moving it); returns the rest.
+fn name_addr<'a>(
+    src: &ByteString,
+    s: &'a str,
+    addr_spec: bool,
+    out: &mut Vec<Header>,
+    wrap: fn(NameAddr) -> Header,
+) -> Result<&'a str, &'a str> {
     let s = skip_ws(s);
     let (display, rest) = if s.starts_with('"') {
         let (rest, raw) = quoted_raw(s).map_err(|e| nom_pos(e, s))?;
@@ -1003,14 +1002,16 @@ fn name_addr<'a>(src: &ByteString, s: &'a str, addr_spec: bool) -> VRes<'a, Name
             let end = s.bytes().position(|b| matches!(b, b';' | b',' | b' ' | b'\t')).unwrap_or(s.len());
             let uri = parse_uri(src, &s[..end], false).map_err(|_| s)?;
             let (rest, params) = params(src, &s[end..])?;
-            return Ok((rest, NameAddr { display: None, uri, params }));
+            out.push(wrap(NameAddr { display: None, uri, params }));
+            return Ok(rest);
         }
     };
     let inner = rest.strip_prefix('<').ok_or(rest)?;
     let close = inner.bytes().position(|b| b == b'>').ok_or(inner)?;
     let uri = parse_uri(src, &inner[..close], true).map_err(|_| inner)?;
     let (rest, params) = params(src, &inner[close + 1..])?;
-    Ok((rest, NameAddr { display, uri, params }))
+    out.push(wrap(NameAddr { display, uri, params }));
+    Ok(rest)
 }
 
 fn token_list<'a>(src: &ByteString, s: &'a str) -> Result<Vec<ByteString>, &'a str> {
@@ -1173,8 +1174,7 @@ fn addr_list<'a>(
 ) -> Result<(), &'a str> {
     let mut s = v;
     loop {
-        let (r, a) = name_addr(src, s, addr_spec)?;
-        out.push(wrap(a));
+        let r = name_addr(src, s, addr_spec, out, wrap)?;
         match list_next(r)? {
             Some(n) => s = n,
             None => return Ok(()),
@@ -1201,15 +1201,19 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
                 }
             }
         }
-        N::From | N::To => {
-            let (r, a) = name_addr(src, v, true)?;
-            expect_end(r)?;
-            out.push(if name == N::From { Header::From(a) } else { Header::To(a) });
-        }
-        N::ReferTo | N::ReferredBy => {
-            let (r, a) = name_addr(src, v, true)?;
-            expect_end(r)?;
-            out.push(if name == N::ReferTo { Header::ReferTo(a) } else { Header::ReferredBy(a) });
+        N::From | N::To | N::ReferTo | N::ReferredBy => {
+            let wrap = match name {
+                N::From => Header::From,
+                N::To => Header::To,
+                N::ReferTo => Header::ReferTo,
+                _ => Header::ReferredBy,
+            };
+            let r = name_addr(src, v, true, out, wrap)?;
+            if let Err(e) = expect_end(r) {
+                // A single address: nothing may follow it.
+                out.pop();
+                return Err(e);
+            }
         }
         N::Contact => {
             if skip_ws(v).starts_with('*') && skip_ws(&skip_ws(v)[1..]).is_empty() {

@@ -261,14 +261,12 @@ impl SipMessage {
 
     /// [`SipMessage::parse`] with explicit limits.
     pub fn parse_with(input: Bytes, limits: &Limits) -> Result<SipMessage, ParseError> {
-        let (msg, errors) = parse_message(input, limits, true)?;
-        match errors.into_iter().next() {
-            Some(e) => Err(e),
-            None => {
-                validate(&msg)?;
-                Ok(msg)
-            }
-        }
+        // Strict parsing returns the first error, so `errors` stays empty.
+        let mut errors = Vec::new();
+        let msg = parse_message(input, limits, true, &mut errors)?;
+        debug_assert!(errors.is_empty());
+        validate(&msg)?;
+        Ok(msg)
     }
 
     /// Parses as far as the grammar allows: malformed headers are kept as
@@ -276,7 +274,8 @@ impl SipMessage {
     /// still answer 400 (or 505) using Via, From, To, Call-ID and CSeq.
     /// Fails only when the start line or the framing cannot be read.
     pub fn parse_lenient(input: Bytes, limits: &Limits) -> Result<(SipMessage, Vec<ParseError>), ParseError> {
-        let (msg, mut errors) = parse_message(input, limits, false)?;
+        let mut errors = Vec::new();
+        let msg = parse_message(input, limits, false, &mut errors)?;
         if let Err(e) = validate(&msg) {
             errors.push(e);
         }
@@ -435,61 +434,159 @@ fn parse_version(s: &str) -> Option<Version> {
     Some(Version { major: a.parse().ok()?, minor: b.parse().ok()? })
 }
 
-/// One logical header line: name, value (unfolded), and offset of the line.
-struct Line<'a> {
-    text: &'a str,
-    folded: bool,
-    offset: usize,
+/// Messages up to this size (after leading CRLFs) that are valid UTF-8
+/// throughout are validated in one pass and their header section is found
+/// by the line loop itself; larger ones (or ones with a binary body) find
+/// the end of the header section first and validate only that.
+const WHOLE_MAX: usize = 8 * 1024;
+
+/// The framing errors of [`parse_message`]'s slow path, in its order: no end
+/// of the header section, or a header section over the limit. `None` when
+/// the framing is fine.
+fn frame_error(input: &[u8], lead: usize, limits: &Limits) -> Option<ParseError> {
+    match find_head_end(&input[lead..]) {
+        Some((h, _)) if h > limits.max_header_bytes => {
+            Some(ParseError::new(ErrorKind::HeaderSectionTooLarge, lead + limits.max_header_bytes))
+        }
+        Some(_) => None,
+        None if input.len() - lead > limits.max_header_bytes => {
+            Some(ParseError::new(ErrorKind::HeaderSectionTooLarge, input.len()))
+        }
+        None => Some(ParseError::new(ErrorKind::Incomplete, input.len())),
+    }
 }
 
-fn parse_message(input: Bytes, limits: &Limits, strict: bool) -> Result<(SipMessage, Vec<ParseError>), ParseError> {
+#[inline(always)]
+fn parse_message(
+    input: Bytes,
+    limits: &Limits,
+    strict: bool,
+    errors: &mut Vec<ParseError>,
+) -> Result<SipMessage, ParseError> {
     // RFC 3261 §7.5: ignore CRLFs before the start line.
     let lead = input.iter().take_while(|&&c| c == b'\r' || c == b'\n').count();
     if lead == input.len() {
         return Err(ParseError::new(ErrorKind::Empty, 0));
     }
-    let (head_len, body_start) = match find_head_end(&input[lead..]) {
-        Some((h, b)) => (lead + h, lead + b),
+    let whole = if input.len() - lead <= WHOLE_MAX { ByteString::try_from(input.slice(lead..)).ok() } else { None };
+    // `known`: where the body starts when the header section was found first.
+    let (head, known) = match whole {
+        // Fast path: the whole input is text; the blank line ending the
+        // header section is found by the line loop.
+        Some(src) => (src, None),
         None => {
-            if input.len() - lead > limits.max_header_bytes {
-                return Err(ParseError::new(ErrorKind::HeaderSectionTooLarge, input.len()));
+            let (head_len, body_start) = match find_head_end(&input[lead..]) {
+                Some((h, b)) => (lead + h, lead + b),
+                None => {
+                    if input.len() - lead > limits.max_header_bytes {
+                        return Err(ParseError::new(ErrorKind::HeaderSectionTooLarge, input.len()));
+                    }
+                    return Err(ParseError::new(ErrorKind::Incomplete, input.len()));
+                }
+            };
+            if head_len - lead > limits.max_header_bytes {
+                return Err(ParseError::new(ErrorKind::HeaderSectionTooLarge, lead + limits.max_header_bytes));
             }
-            return Err(ParseError::new(ErrorKind::Incomplete, input.len()));
+            match ByteString::try_from(input.slice(lead..head_len)) {
+                Ok(h) => (h, Some(body_start)),
+                Err(_) => {
+                    let off = std::str::from_utf8(&input[lead..head_len]).err().map(|e| e.valid_up_to()).unwrap_or(0);
+                    return Err(ParseError::new(ErrorKind::InvalidUtf8, lead + off));
+                }
+            }
         }
     };
-    if head_len - lead > limits.max_header_bytes {
-        return Err(ParseError::new(ErrorKind::HeaderSectionTooLarge, lead + limits.max_header_bytes));
-    }
-    let head = match ByteString::try_from(input.slice(lead..head_len)) {
-        Ok(h) => h,
-        Err(_) => {
-            let off = std::str::from_utf8(&input[lead..head_len]).err().map(|e| e.valid_up_to()).unwrap_or(0);
-            return Err(ParseError::new(ErrorKind::InvalidUtf8, lead + off));
-        }
+    // On the fast path, framing errors keep their precedence over the
+    // errors of the lines.
+    let fail = |e: ParseError| match known {
+        Some(_) => e,
+        None => frame_error(&input, lead, limits).unwrap_or(e),
     };
-    let hs: &str = &head;
 
-    // Start line, then header lines.
-    let hb = hs.as_bytes();
-    let next_lf = |from: usize| memchr::memchr(b'\n', &hb[from..]).map_or(hb.len(), |e| from + e);
-    let sl_end = next_lf(0);
-    let start_line = hs[..sl_end].strip_suffix('\r').unwrap_or(&hs[..sl_end]);
     // Start line: status line or request line. Read before the headers so
     // that an unreadable start line is reported first, in strict and lenient
     // parsing alike.
-    let start = parse_start_line(&head, start_line, lead)?;
-    let mut pos = sl_end + 1;
+    let hs: &str = &head;
+    let sl_end = memchr::memchr(b'\n', hs.as_bytes()).unwrap_or(hs.len());
+    let start_line = hs[..sl_end].strip_suffix('\r').unwrap_or(&hs[..sl_end]);
+    let mut msg = parse_start_line(&head, start_line, lead).map_err(fail)?;
+    let headers = match &mut msg {
+        SipMessage::Request(r) => &mut r.headers.0,
+        SipMessage::Response(r) => &mut r.headers.0,
+    };
+    let blank = parse_lines(&head, sl_end + 1, lead, limits, strict, errors, headers).map_err(fail)?;
+    let body_start = match (known, blank) {
+        (Some(body_start), _) => body_start,
+        (None, None) => {
+            return Err(frame_error(&input, lead, limits)
+                .unwrap_or_else(|| ParseError::new(ErrorKind::Incomplete, input.len())));
+        }
+        (None, Some(blank)) => {
+            if blank > limits.max_header_bytes {
+                return Err(ParseError::new(ErrorKind::HeaderSectionTooLarge, lead + limits.max_header_bytes));
+            }
+            let crlf = if hs.as_bytes()[blank] == b'\n' { 1 } else { 2 };
+            lead + blank + crlf
+        }
+    };
+
+    // Body.
+    let avail = input.len() - body_start;
+    let body = match msg.headers().content_length() {
+        Some(n) => {
+            let n = n as usize;
+            if n > limits.max_body_bytes {
+                return Err(ParseError::in_header(ErrorKind::BodyTooLarge, body_start, "Content-Length"));
+            }
+            if n > avail {
+                return Err(ParseError::in_header(ErrorKind::BodyTruncated, input.len(), "Content-Length"));
+            }
+            input.slice(body_start..body_start + n)
+        }
+        None => {
+            if avail > limits.max_body_bytes {
+                return Err(ParseError::new(ErrorKind::BodyTooLarge, body_start));
+            }
+            input.slice(body_start..)
+        }
+    };
+    match &mut msg {
+        SipMessage::Request(r) => r.body = body,
+        SipMessage::Response(r) => r.body = body,
+    }
+    Ok(msg)
+}
+
+/// Parses the header lines of `head` (which starts at offset `lead` of the
+/// input) from `pos` up to a blank line or the end of `head`, pushing them
+/// to `headers`. Returns the offset of the blank line in `head`, if one was
+/// seen.
+fn parse_lines(
+    head: &ByteString,
+    mut pos: usize,
+    lead: usize,
+    limits: &Limits,
+    strict: bool,
+    errors: &mut Vec<ParseError>,
+    headers: &mut Vec<Header>,
+) -> Result<Option<usize>, ParseError> {
+    let hs: &str = head;
+    let hb = hs.as_bytes();
+    let next_lf = |from: usize| memchr::memchr(b'\n', &hb[from..]).map_or(hb.len(), |e| from + e);
 
     // Header lines, with folding: each line is parsed as soon as its
     // continuation lines (starting with white space) are gathered.
-    let mut errors = Vec::new();
-    let mut headers: Vec<Header> = Vec::with_capacity(16);
     let mut count = 0usize;
     while pos < hs.len() {
         let end = next_lf(pos);
+        if end == hb.len() {
+            // An unterminated line (only with a whole-input `head`): there is
+            // no blank line ahead.
+            break;
+        }
         let raw = hs[pos..end].strip_suffix('\r').unwrap_or(&hs[pos..end]);
         if raw.is_empty() {
-            break;
+            return Ok(Some(pos));
         }
         if raw.starts_with(is_ws) {
             // A continuation with no header before it.
@@ -510,28 +607,35 @@ fn parse_message(input: Bytes, limits: &Limits, strict: bool) -> Result<(SipMess
             folded = true;
             pos = e + 1;
         }
-        let line = Line { text: &hs[line_start..line_end], folded, offset: line_start };
-        let off = lead + line.offset;
-        let Some(colon) = memchr::memchr(b':', line.text.as_bytes()) else {
-            return Err(ParseError::new(ErrorKind::InvalidHeaderName, off));
-        };
-        let name = line.text[..colon].trim_end_matches(is_ws);
-        if name.is_empty() || !name.bytes().all(is_token_byte) {
+        let text = &hs[line_start..line_end];
+        let off = lead + line_start;
+        // Name: a token, optional white space, then the colon.
+        let tb = text.as_bytes();
+        let mut n = 0;
+        while n < tb.len() && is_token_byte(tb[n]) {
+            n += 1;
+        }
+        let mut colon = n;
+        while colon < tb.len() && matches!(tb[colon], b' ' | b'\t') {
+            colon += 1;
+        }
+        if n == 0 || tb.get(colon) != Some(&b':') {
             return Err(ParseError::new(ErrorKind::InvalidHeaderName, off));
         }
-        let value_raw = trim_lws(&line.text[colon + 1..]);
-        let value_off = off + (value_raw.as_ptr() as usize - line.text.as_ptr() as usize);
+        let name = &text[..n];
+        let value_raw = trim_lws(&text[colon + 1..]);
+        let value_off = off + (value_raw.as_ptr() as usize - text.as_ptr() as usize);
         // Typed values are parsed straight from the header section; only
         // folded values get a buffer of their own.
-        let folded: Option<ByteString> = line.folded.then(|| ByteString::from(unfold(value_raw)));
+        let folded: Option<ByteString> = folded.then(|| ByteString::from(unfold(value_raw)));
         let (vsrc, vstr): (&ByteString, &str) = match &folded {
             Some(f) => (f, f),
-            None => (&head, value_raw),
+            None => (head, value_raw),
         };
         let value = || sub(vsrc, vstr);
         match HeaderName::lookup(name) {
             Some(hn) => {
-                if let Err(at) = parse_value(hn, vsrc, vstr, &mut headers) {
+                if let Err(at) = parse_value(hn, vsrc, vstr, headers) {
                     let e = ParseError::in_header(
                         ErrorKind::InvalidHeaderValue,
                         value_off + at.min(value_raw.len()),
@@ -541,52 +645,18 @@ fn parse_message(input: Bytes, limits: &Limits, strict: bool) -> Result<(SipMess
                         return Err(e);
                     }
                     errors.push(e);
-                    headers.push(Header::Other(RawHeader { name: sub(&head, name), value: value() }));
+                    headers.push(Header::Other(RawHeader { name: sub(head, name), value: value() }));
                 }
             }
-            None => headers.push(Header::Other(RawHeader { name: sub(&head, name), value: value() })),
+            None => headers.push(Header::Other(RawHeader { name: sub(head, name), value: value() })),
         }
     }
-    let headers = Headers(headers);
-
-    // Body.
-    let avail = input.len() - body_start;
-    let body = match headers.content_length() {
-        Some(n) => {
-            let n = n as usize;
-            if n > limits.max_body_bytes {
-                return Err(ParseError::in_header(ErrorKind::BodyTooLarge, body_start, "Content-Length"));
-            }
-            if n > avail {
-                return Err(ParseError::in_header(ErrorKind::BodyTruncated, input.len(), "Content-Length"));
-            }
-            input.slice(body_start..body_start + n)
-        }
-        None => {
-            if avail > limits.max_body_bytes {
-                return Err(ParseError::new(ErrorKind::BodyTooLarge, body_start));
-            }
-            input.slice(body_start..)
-        }
-    };
-
-    let msg = match start {
-        Start::Response { version, status, reason } => {
-            SipMessage::Response(Response { version, status, reason, headers, body })
-        }
-        Start::Request { method, uri, version } => SipMessage::Request(Request { method, uri, version, headers, body }),
-    };
-    Ok((msg, errors))
-}
-
-/// A parsed start line.
-enum Start {
-    Request { method: Method, uri: Uri, version: Version },
-    Response { version: Version, status: u16, reason: ByteString },
+    Ok(None)
 }
 
 /// Parses a status line or a request line (`lead` is its offset in the input).
-fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<Start, ParseError> {
+#[inline(always)]
+fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<SipMessage, ParseError> {
     if start_line.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/")) {
         let mut parts = start_line.splitn(3, ' ');
         let v = parts.next().unwrap_or("");
@@ -601,7 +671,13 @@ fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<
         if !(100..=699).contains(&status) {
             return Err(code_err);
         }
-        Ok(Start::Response { version, status, reason: sub(head, reason) })
+        Ok(SipMessage::Response(Response {
+            version,
+            status,
+            reason: sub(head, reason),
+            headers: Headers(Vec::with_capacity(16)),
+            body: Bytes::new(),
+        }))
     } else {
         // Method SP Request-URI SP SIP-Version, single spaces.
         let b = start_line.as_bytes();
@@ -626,7 +702,13 @@ fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<
             return Err(ParseError::new(ErrorKind::InvalidUri, uri_off + q));
         }
         let version = parse_version(v).ok_or(ParseError::new(ErrorKind::InvalidVersion, uri_off + u.len() + 1))?;
-        Ok(Start::Request { method: Method::from_src(head, m), uri, version })
+        Ok(SipMessage::Request(Request {
+            method: Method::from_src(head, m),
+            uri,
+            version,
+            headers: Headers(Vec::with_capacity(16)),
+            body: Bytes::new(),
+        }))
     }
 }
 

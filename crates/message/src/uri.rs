@@ -178,8 +178,41 @@ fn parse_host_str(s: &str, bare_v6: bool) -> Result<HostRef<'_>, ErrorKind> {
     Ok(HostRef::Domain(s))
 }
 
+/// Four decimal octets of one to three digits each, below 256, separated by
+/// single dots (the caller has checked that only digits and dots occur and
+/// that no label is empty except perhaps the last).
+fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut o = [0u8; 4];
+    let mut n = 0;
+    let mut v = 0u32;
+    let mut digits = 0;
+    for &c in b {
+        if c == b'.' {
+            if n == 3 || digits == 0 {
+                return None;
+            }
+            o[n] = u8::try_from(v).ok()?;
+            n += 1;
+            v = 0;
+            digits = 0;
+        } else {
+            if digits == 3 {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            digits += 1;
+        }
+    }
+    if n != 3 || digits == 0 {
+        return None;
+    }
+    o[3] = u8::try_from(v).ok()?;
+    Some(Ipv4Addr::from(o))
+}
+
 /// Parses a host with an optional `:port` (a Via sent-by or URI hostport).
 /// Returns the host, the port and the unconsumed rest.
+#[inline(always)]
 pub(crate) fn parse_hostport<'a>(
     src: &ByteString,
     s: &'a str,
@@ -189,52 +222,31 @@ pub(crate) fn parse_hostport<'a>(
         let end = find_byte(s, b']').ok_or(ErrorKind::InvalidUri)?;
         (parse_host_str(&s[..=end], bare_v6)?.into_host(src), &s[end + 1..])
     } else {
-        // One pass: the extent of the host, whether it is a dotted quad
-        // (its value built on the way), and the label rules of a name.
+        // One pass: the extent of the host, the label rule of a name (no
+        // empty label), and whether it is only digits and dots.
         let b = s.as_bytes();
         let mut i = 0;
-        let mut quad = true;
-        let mut octets = [0u32; 4];
-        let mut n = 0usize;
-        let mut digits = 0usize;
         let mut prev_dot = true;
+        let mut bad_dot = false;
+        let mut numeric = true;
         while i < b.len() {
             let c = b[i];
             if CLASS[c as usize] & HOSTCH == 0 {
                 break;
             }
-            if c == b'.' {
-                if prev_dot {
-                    return Err(ErrorKind::InvalidUri);
-                }
-                prev_dot = true;
-                if quad {
-                    n += 1;
-                    digits = 0;
-                    quad = n <= 3;
-                }
-            } else {
-                prev_dot = false;
-                if quad {
-                    if c.is_ascii_digit() && digits < 3 {
-                        octets[n] = octets[n] * 10 + u32::from(c - b'0');
-                        digits += 1;
-                    } else {
-                        quad = false;
-                    }
-                }
-            }
+            let dot = c == b'.';
+            bad_dot |= dot & prev_dot;
+            numeric &= dot | c.is_ascii_digit();
+            prev_dot = dot;
             i += 1;
         }
-        if i == 0 || b[0] == b'-' {
+        if i == 0 || b[0] == b'-' || bad_dot {
             return Err(ErrorKind::InvalidUri);
         }
         let text = &s[..i];
-        let host = if quad && n == 3 && digits > 0 && octets.iter().all(|o| *o < 256) {
-            Host::Ipv4(Ipv4Addr::new(octets[0] as u8, octets[1] as u8, octets[2] as u8, octets[3] as u8))
-        } else if text.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
-            // Digits and dots that are not an address.
-            return Err(ErrorKind::InvalidUri);
+        let host = if numeric {
+            // Digits and dots: a dotted quad, or nothing.
+            Host::Ipv4(dotted_quad(&b[..i]).ok_or(ErrorKind::InvalidUri)?)
         } else {
             Host::Domain(sub(src, text))
         };
@@ -517,6 +529,7 @@ fn valid_escapes(s: &str) -> bool {
 /// parameters and headers are allowed (name-addr, Request-URI); without,
 /// parsing stops before `;` and `?` (addr-spec in From/To/Contact), and the
 /// rest must be empty.
+#[inline(always)]
 pub(crate) fn parse_uri(src: &ByteString, s: &str, full: bool) -> Result<Uri, ErrorKind> {
     // Fast path: `sip:` / `sips:` in any case.
     let b = s.as_bytes();
@@ -582,6 +595,7 @@ fn uri_params(src: &ByteString, mut s: &str) -> Result<Params, ErrorKind> {
     if s.is_empty() { Ok(Params(params)) } else { Err(ErrorKind::InvalidUri) }
 }
 
+#[inline(always)]
 fn parse_sip_uri(src: &ByteString, s: &str, secure: bool, full: bool) -> Result<SipUri, ErrorKind> {
     // userinfo: everything before the last '@' that precedes the hostport.
     // With `full`, the user part may hold ';' and '?', so find '@' first.
