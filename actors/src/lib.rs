@@ -55,4 +55,4 @@ pub use sipact_proto as proto;
 pub use sipact_proto::session::Body;
 pub use sipact_proto::ua::{DescriptionModifier, InviteOptions};
 pub use sipact_proto::{Cause, SessionEvent, UaError};
-pub use ua::{Incoming, StartError, UaConfig, UserAgent};
+pub use ua::{HandlerFactory, Incoming, StartError, UaConfig, UserAgent};

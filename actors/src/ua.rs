@@ -23,7 +23,7 @@ use tokio_stream::Stream;
 
 use crate::media::{AudioFactory, MediaSetup, PendingMedia, bind_rtp, lock};
 use sipact_media::audio::{AudioSink, AudioSource, NullSink, RATE_8K, Silence};
-use sipact_media::handler::{HandlerHooks, NoneHandler, RtpHandler};
+use sipact_media::handler::{HandlerContext, HandlerHooks, NoneHandler, RtpHandler, SessionDescriptionHandlerFactory};
 use sipact_media::offer_answer::LocalMedia;
 use sipact_media::rtp::RtpConfig;
 use sipact_media::webrtc::{WebRtcConfig, WebRtcHandler};
@@ -117,6 +117,65 @@ pub struct UaConfig {
     /// Play back what is heard (an echo), unless the application gives
     /// its own audio with [`UserAgent::start_with_media`].
     pub echo: bool,
+    /// The application's own description handlers (SIP.js
+    /// `sessionDescriptionHandlerFactory`): when set, each session gets a
+    /// handler from it instead of the built-in [`media`](Self::media)
+    /// kinds, and the handler does its own media I/O (no media actor).
+    /// Not read from files or the environment.
+    #[serde(skip)]
+    pub handler_factory: Option<HandlerFactory>,
+}
+
+/// A [`SessionDescriptionHandlerFactory`] in a [`UaConfig`]; two are equal
+/// when they are the same factory.
+#[derive(Clone)]
+pub struct HandlerFactory(pub Arc<dyn SessionDescriptionHandlerFactory>);
+
+impl PartialEq for HandlerFactory {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for HandlerFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HandlerFactory(..)")
+    }
+}
+
+/// Description hooks over a handler from the application's factory; when
+/// the factory fails, every offer and answer fails with its status.
+fn factory_hooks(factory: &HandlerFactory, ip: std::net::IpAddr, c: &HooksContext) -> Box<dyn DescriptionHooks> {
+    let context = HandlerContext {
+        address: ip,
+        port: 0,
+        session_id: u64::from(rand::random::<u32>()),
+        ssrc: rand::random(),
+        inbound: c.inbound,
+    };
+    match factory.0.create(&context) {
+        Ok(handler) => Box::new(HandlerHooks::new(handler)),
+        Err(e) => {
+            tracing::warn!(session = c.session, error = %e, "the handler factory failed");
+            Box::new(FailedHooks(e.status()))
+        }
+    }
+}
+
+/// Hooks whose every offer and answer fails with one status.
+#[derive(Debug)]
+struct FailedHooks(u16);
+
+impl DescriptionHooks for FailedHooks {
+    fn offer(&mut self, _hold: bool) -> Result<Body, u16> {
+        Err(self.0)
+    }
+    fn answer(&mut self, _offer: &Body, _hold: bool) -> Result<Body, u16> {
+        Err(self.0)
+    }
+    fn apply_answer(&mut self, _answer: &Body) -> Result<(), u16> {
+        Err(self.0)
+    }
 }
 
 impl Default for UaConfig {
@@ -149,6 +208,7 @@ impl Default for UaConfig {
             dtmf: "info".into(),
             rtp_timeout_ms: None,
             echo: false,
+            handler_factory: None,
         }
     }
 }
@@ -184,6 +244,7 @@ impl std::fmt::Debug for UaConfig {
             .field("dtmf", &self.dtmf)
             .field("rtp_timeout_ms", &self.rtp_timeout_ms)
             .field("echo", &self.echo)
+            .field("handler_factory", &self.handler_factory)
             .finish()
     }
 }
@@ -571,6 +632,12 @@ impl UserAgent {
         let mut media = None;
         let factory: HooksFactory = match (factory, mode) {
             (Some(f), _) => f,
+            (None, _) if config.handler_factory.is_some() => {
+                let Some(f) = config.handler_factory.clone() else {
+                    return Err(StartError::Config("no factory".into()));
+                };
+                Box::new(move |c: &HooksContext| factory_hooks(&f, ip, c))
+            }
             (None, MediaMode::Signalling) => Box::new(move |c: &HooksContext| {
                 Box::new(SignallingSdp::new(ip, 4000, c.session + 1)) as Box<dyn DescriptionHooks>
             }),

@@ -282,3 +282,24 @@ async fn auto_answers_each_offer_in_its_own_kind() {
         alice.shutdown().await;
     }
 }
+
+#[actix_rt::test]
+async fn a_handler_factory_in_the_config_makes_every_sessions_handler() {
+    use sipact_actors::HandlerFactory;
+    use sipact_actors::media::handler::{HandlerContext, HandlerError, NoneHandler, SessionDescriptionHandler};
+    let made = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = made.clone();
+    let factory = move |c: &HandlerContext| -> Result<Box<dyn SessionDescriptionHandler>, HandlerError> {
+        seen.lock().unwrap().push(c.inbound);
+        Ok(Box::new(NoneHandler::new(c.address, 7777, c.session_id)))
+    };
+    let custom = |c: &mut UaConfig| c.handler_factory = Some(HandlerFactory(Arc::new(factory)));
+    let alice = UserAgent::start(media_cfg("webrtc", "alice", custom)).unwrap();
+    let bob = UserAgent::start(media_cfg("rtp", "bob", |_| ())).unwrap();
+    let mut c = call(&alice, &bob).await;
+    let offer = body_str(&c.a.description_handler().local_description().unwrap().data);
+    assert!(offer.contains("m=audio 7777 RTP/AVP"), "the factory's handler, not WebRTC: {offer}");
+    assert!(c.a.media_stats().is_none(), "a custom handler has no media actor");
+    assert_eq!(*made.lock().unwrap(), [false]);
+    c.hang_up().await;
+}
