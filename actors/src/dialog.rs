@@ -20,6 +20,7 @@ use sipact_proto::ua::{InviteOptions, UaEvent, UserAgentCore};
 use sipact_proto::{Direction, UaError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::deadline::Deadline;
 use crate::media::{AudioFactory, MediaHandle, MediaReport, PendingMedia, SendDtmf, lock};
 use crate::messages::{GetStats, PipelineStats, TxCommandMsg, TxEventMsg};
 use crate::session::{Deliver, SessionActor, SessionInfo};
@@ -219,7 +220,7 @@ pub struct DialogActor {
     core: UserAgentCore,
     transactions: Addr<TransactionActor>,
     stats: PipelineStats,
-    timer: Option<(Instant, SpawnHandle)>,
+    timer: Deadline,
     sessions: HashMap<u64, (Addr<SessionActor>, SessionInfo)>,
     incoming: Vec<mpsc::UnboundedSender<SessionInfo>>,
     reg_subs: Vec<mpsc::UnboundedSender<RegEvent>>,
@@ -260,7 +261,7 @@ impl DialogActor {
             core,
             transactions,
             stats: PipelineStats { actor: "dialog", ..PipelineStats::default() },
-            timer: None,
+            timer: Deadline::default(),
             sessions: HashMap::new(),
             incoming: Vec::new(),
             reg_subs: Vec::new(),
@@ -361,23 +362,15 @@ impl DialogActor {
 
     fn arm(&mut self, ctx: &mut Context<Self>) {
         let next = self.core.poll_timeout();
-        match (next, &self.timer) {
-            (Some(at), Some((armed, _))) if *armed == at => {}
-            (next, _) => {
-                if let Some((_, h)) = self.timer.take() {
-                    ctx.cancel_future(h);
-                }
-                if let Some(at) = next {
-                    let delay = at.saturating_duration_since(Instant::now());
-                    let h = ctx.run_later(delay, |act, ctx| {
-                        act.timer = None;
-                        act.core.handle_timeout(Instant::now());
-                        act.pump(ctx);
-                    });
-                    self.timer = Some((at, h));
-                }
-            }
-        }
+        self.timer.arm(
+            next,
+            ctx,
+            |a| &mut a.timer,
+            |act, ctx| {
+                act.core.handle_timeout(Instant::now());
+                act.pump(ctx);
+            },
+        );
     }
 
     fn on_event(&mut self, ev: UaEvent, ctx: &mut Context<Self>) {

@@ -35,6 +35,7 @@ use tokio::net::UdpSocket;
 
 pub use sipact_media::{audio, handler, message, offer_answer, rtp, sdp};
 
+use crate::deadline::Deadline;
 use crate::dialog::DialogActor;
 use crate::session::SessionInfo;
 use crate::webrtc::WebRtcMediaActor;
@@ -217,7 +218,7 @@ pub struct MediaActor {
     core: Addr<DialogActor>,
     info: SessionInfo,
     stats: MediaStats,
-    timer: Option<(Instant, SpawnHandle)>,
+    timer: Deadline,
     frame: Vec<i16>,
 }
 
@@ -246,7 +247,7 @@ impl MediaActor {
             core,
             info,
             stats: MediaStats::default(),
-            timer: None,
+            timer: Deadline::default(),
             frame: Vec::new(),
         })
     }
@@ -340,23 +341,15 @@ impl MediaActor {
     }
 
     fn arm(&mut self, next: Option<Instant>, ctx: &mut Context<Self>) {
-        if let Some((armed, _)) = &self.timer
-            && Some(*armed) == next
-        {
-            return;
-        }
-        if let Some((_, h)) = self.timer.take() {
-            ctx.cancel_future(h);
-        }
-        if let Some(at) = next {
-            let delay = at.saturating_duration_since(Instant::now());
-            let h = ctx.run_later(delay, |act, ctx| {
-                act.timer = None;
+        self.timer.arm(
+            next,
+            ctx,
+            |a| &mut a.timer,
+            |act, ctx| {
                 lock(&act.handler).rtp_session_mut().handle_timeout(Instant::now());
                 act.drain(ctx);
-            });
-            self.timer = Some((at, h));
-        }
+            },
+        );
     }
 }
 
@@ -423,13 +416,18 @@ impl StreamHandler<Datagram> for MediaActor {
     }
 }
 
+/// Queues RFC 4733 tones on a session's handler (either kind).
+pub(crate) fn send_dtmf<H: SessionDescriptionHandler>(handler: &SharedHandler<H>, session: u64, m: &SendDtmf) {
+    let opts = DtmfOptions { duration: m.duration, inter_tone_gap: m.gap };
+    if let Err(e) = lock(handler).send_dtmf(&m.tones, &opts) {
+        tracing::warn!(session, error = %e, "RFC 4733 DTMF not sent");
+    }
+}
+
 impl Handler<SendDtmf> for MediaActor {
     type Result = ();
     fn handle(&mut self, m: SendDtmf, _: &mut Self::Context) {
-        let opts = DtmfOptions { duration: m.duration, inter_tone_gap: m.gap };
-        if let Err(e) = lock(&self.handler).send_dtmf(&m.tones, &opts) {
-            tracing::warn!(session = self.id, error = %e, "RFC 4733 DTMF not sent");
-        }
+        send_dtmf(&self.handler, self.id, &m);
     }
 }
 

@@ -15,6 +15,7 @@ use sipact_proto::TransactionLayer;
 use sipact_proto::transport::Peer;
 use tokio::sync::mpsc;
 
+use crate::deadline::Deadline;
 use crate::messages::{FlowClosed, GetStats, PipelineStats, Received, Send, Stop, TxCommandMsg, TxEventMsg};
 use crate::transport::{FlowAssigned, TransportRegistry};
 
@@ -45,7 +46,7 @@ pub struct TransactionActor {
     registry: Addr<TransportRegistry>,
     /// The transaction user: the dialog actor.
     user: Recipient<TxEventMsg>,
-    timer: Option<(Instant, SpawnHandle)>,
+    timer: Deadline,
     taps: Vec<mpsc::UnboundedSender<WireRecord>>,
     /// Branches of the transactions logged lately, so that a
     /// retransmission is not logged as a new transaction.
@@ -61,7 +62,7 @@ impl TransactionActor {
             layer,
             registry,
             user,
-            timer: None,
+            timer: Deadline::default(),
             taps: Vec::new(),
             logged: VecDeque::new(),
             stats: PipelineStats { actor: "transaction", ..PipelineStats::default() },
@@ -88,22 +89,15 @@ impl TransactionActor {
 
     fn arm(&mut self, ctx: &mut Context<Self>) {
         let next = self.layer.poll_timeout();
-        if let Some((at, h)) = self.timer {
-            if Some(at) == next {
-                return;
-            }
-            ctx.cancel_future(h);
-            self.timer = None;
-        }
-        if let Some(at) = next {
-            let delay = at.saturating_duration_since(Instant::now());
-            let h = ctx.run_later(delay, |act, ctx| {
-                act.timer = None;
+        self.timer.arm(
+            next,
+            ctx,
+            |a| &mut a.timer,
+            |act, ctx| {
                 act.layer.handle_timeout(Instant::now());
                 act.pump(ctx);
-            });
-            self.timer = Some((at, h));
-        }
+            },
+        );
     }
 
     /// Logs (at debug) the start of each transaction: a request other than

@@ -19,13 +19,16 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use sipact_media::audio::{AudioSink, AudioSource};
-use sipact_media::handler::{DtmfOptions, SessionDescriptionHandler, SharedHandler};
+use sipact_media::handler::{SessionDescriptionHandler, SharedHandler};
 use sipact_media::rtp::{Component, is_rtcp};
 use sipact_media::webrtc::{WebRtcEvent, WebRtcHandler};
 use tokio::net::UdpSocket;
 
+use crate::deadline::Deadline;
 use crate::dialog::DialogActor;
-use crate::media::{Datagram, MediaActor, MediaReport, MediaStats, SendDtmf, StopMedia, lock, next_frame, play};
+use crate::media::{
+    Datagram, MediaActor, MediaReport, MediaStats, SendDtmf, StopMedia, lock, next_frame, play, send_dtmf,
+};
 use crate::session::SessionInfo;
 
 /// Whether a datagram is RTP or RTCP (RFC 7983 demultiplexing: first byte
@@ -45,7 +48,7 @@ pub struct WebRtcMediaActor {
     core: Addr<DialogActor>,
     info: SessionInfo,
     stats: MediaStats,
-    timer: Option<(Instant, SpawnHandle)>,
+    timer: Deadline,
     frame: Vec<i16>,
 }
 
@@ -70,7 +73,7 @@ impl WebRtcMediaActor {
             core,
             info,
             stats: MediaStats::default(),
-            timer: None,
+            timer: Deadline::default(),
             frame: Vec::new(),
         })
     }
@@ -126,23 +129,15 @@ impl WebRtcMediaActor {
     }
 
     fn arm(&mut self, next: Option<Instant>, ctx: &mut Context<Self>) {
-        if let Some((armed, _)) = &self.timer
-            && Some(*armed) == next
-        {
-            return;
-        }
-        if let Some((_, h)) = self.timer.take() {
-            ctx.cancel_future(h);
-        }
-        if let Some(at) = next {
-            let delay = at.saturating_duration_since(Instant::now());
-            let h = ctx.run_later(delay, |act, ctx| {
-                act.timer = None;
+        self.timer.arm(
+            next,
+            ctx,
+            |a| &mut a.timer,
+            |act, ctx| {
                 lock(&act.handler).handle_timeout(Instant::now());
                 act.drain(ctx);
-            });
-            self.timer = Some((at, h));
-        }
+            },
+        );
     }
 }
 
@@ -186,10 +181,7 @@ impl StreamHandler<Datagram> for WebRtcMediaActor {
 impl Handler<SendDtmf> for WebRtcMediaActor {
     type Result = ();
     fn handle(&mut self, m: SendDtmf, _: &mut Self::Context) {
-        let opts = DtmfOptions { duration: m.duration, inter_tone_gap: m.gap };
-        if let Err(e) = lock(&self.handler).send_dtmf(&m.tones, &opts) {
-            tracing::warn!(session = self.id, error = %e, "RFC 4733 DTMF not sent");
-        }
+        send_dtmf(&self.handler, self.id, &m);
     }
 }
 
