@@ -7,6 +7,8 @@
 # npm (Node 20). Exits non-zero, with a message, if something is still
 # missing afterwards.
 set -euo pipefail
+# shellcheck source=apt.sh
+. "$(dirname "$0")/apt.sh"
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 page="$root/tests/browser"
@@ -27,23 +29,7 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 if ! have_chromium; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "install-browser-deps: apt-get not found; install chromium by hand" >&2
-        exit 1
-    fi
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1; then
-            SUDO="sudo"
-        else
-            echo "install-browser-deps: installing chromium needs root" >&2
-            exit 1
-        fi
-    fi
-    echo "install-browser-deps: installing chromium" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq >&2 || true
-    $SUDO apt-get install -y -qq --no-install-recommends chromium >&2
+    apt_install install-browser-deps chromium
     if ! have_chromium; then
         echo "install-browser-deps: chromium still not found after installing" >&2
         exit 1

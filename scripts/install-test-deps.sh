@@ -5,26 +5,14 @@
 # (or sudo) and apt-get. Exits non-zero, with a message, if a tool is
 # still missing afterwards.
 set -euo pipefail
+# shellcheck source=apt.sh
+. "$(dirname "$0")/apt.sh"
 
 missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v tshark >/dev/null 2>&1 || missing+=(tshark)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
-fi
-
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-test-deps: apt-get not found; install ${missing[*]} by hand" >&2
-    exit 1
-fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "install-test-deps: installing ${missing[*]} needs root" >&2
-        exit 1
-    fi
 fi
 
 # One installer at a time (parallel test binaries may call this script).
@@ -40,11 +28,7 @@ if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-echo "install-test-deps: installing ${missing[*]}" >&2
-$SUDO apt-get update -qq >&2 || true
-echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections 2>/dev/null || true
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+apt_install install-test-deps "${missing[@]}"
 
 for tool in sipp tshark; do
     if ! command -v "$tool" >/dev/null 2>&1; then
