@@ -26,7 +26,7 @@ use sipact_media::audio::{AudioSink, AudioSource, NullSink, RATE_8K, Silence};
 use sipact_media::handler::{HandlerContext, HandlerHooks, NoneHandler, RtpHandler, SessionDescriptionHandlerFactory};
 use sipact_media::offer_answer::LocalMedia;
 use sipact_media::rtp::RtpConfig;
-use sipact_media::webrtc::{WebRtcConfig, WebRtcHandler};
+use sipact_media::webrtc::{WebRtcConfig, WebRtcHandler, is_webrtc_offer};
 
 use crate::dialog::{
     DialogActor, Invite, ListSessions, MediaWiring, OutOfDialog, Register, Shutdown, SubscribeIncoming,
@@ -452,13 +452,6 @@ fn webrtc_hooks(
             Box::new(HandlerHooks::new(NoneHandler::new(ip, DISCARD_PORT, u64::from(rand::random::<u32>()))))
         }
     }
-}
-
-/// Whether an offer asks for WebRTC media: a DTLS-SRTP profile
-/// (`UDP/TLS/RTP/SAVP(F)`) or a DTLS fingerprint (RFC 8122).
-fn is_webrtc_offer(sdp: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(sdp);
-    text.contains("UDP/TLS/RTP/SAVP") || text.contains("a=fingerprint:")
 }
 
 /// The port announced when no media is received (RFC 863 discard).

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use sipact_media::audio::{AudioSink, AudioSource};
 use sipact_media::handler::{SessionDescriptionHandler, SharedHandler};
-use sipact_media::rtp::{Component, is_rtcp};
+use sipact_media::rtp::{Component, is_rtcp, is_rtp_or_rtcp};
 use sipact_media::webrtc::{WebRtcEvent, WebRtcHandler};
 use tokio::net::UdpSocket;
 
@@ -30,12 +30,6 @@ use crate::media::{
     Datagram, MediaActor, MediaReport, MediaStats, SendDtmf, StopMedia, lock, next_frame, play, send_dtmf,
 };
 use crate::session::SessionInfo;
-
-/// Whether a datagram is RTP or RTCP (RFC 7983 demultiplexing: first byte
-/// 128..=191), as opposed to STUN, DTLS or TURN.
-fn is_rtp_family(data: &[u8]) -> bool {
-    data.first().is_some_and(|b| (128..=191).contains(b))
-}
 
 /// The WebRTC media actor of one session.
 pub struct WebRtcMediaActor {
@@ -97,8 +91,8 @@ impl WebRtcMediaActor {
         let mut h = lock(&self.handler);
         while let Some(t) = h.poll_transmit() {
             match self.socket.try_send_to(&t.data, t.destination) {
-                Ok(_) if is_rtp_family(&t.data) && is_rtcp(&t.data) => self.stats.rtcp_sent += 1,
-                Ok(n) if is_rtp_family(&t.data) => {
+                Ok(_) if is_rtp_or_rtcp(&t.data) && is_rtcp(&t.data) => self.stats.rtcp_sent += 1,
+                Ok(n) if is_rtp_or_rtcp(&t.data) => {
                     self.stats.packets_sent += 1;
                     self.stats.bytes_sent += n as u64;
                 }
@@ -161,7 +155,7 @@ impl Actor for WebRtcMediaActor {
 
 impl StreamHandler<Datagram> for WebRtcMediaActor {
     fn handle(&mut self, d: Datagram, ctx: &mut Self::Context) {
-        if is_rtp_family(&d.data) {
+        if is_rtp_or_rtcp(&d.data) {
             if is_rtcp(&d.data) {
                 self.stats.rtcp_received += 1;
             } else {

@@ -214,6 +214,12 @@ pub fn is_rtcp(buf: &[u8]) -> bool {
     buf.len() >= 8 && matches!(buf.get(1), Some(192..=223))
 }
 
+/// Whether a datagram on a port shared with STUN and DTLS is RTP or RTCP
+/// (RFC 7983 §7: first octet 128..=191).
+pub fn is_rtp_or_rtcp(buf: &[u8]) -> bool {
+    buf.first().is_some_and(|b| (128..=191).contains(b))
+}
+
 /// An RTCP reception report block (RFC 3550 §6.4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReportBlock {

@@ -246,6 +246,14 @@ fn audio_direction(sdp: &str) -> Direction {
     media.unwrap_or(session)
 }
 
+/// Whether an offer asks for WebRTC media: a DTLS-SRTP profile
+/// (`UDP/TLS/RTP/SAVP`, `UDP/TLS/RTP/SAVPF`, RFC 5764) or a DTLS
+/// fingerprint (RFC 8122).
+pub fn is_webrtc_offer(sdp: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(sdp);
+    text.contains("UDP/TLS/RTP/SAVP") || text.contains("a=fingerprint:")
+}
+
 /// The `a=mid` of the first audio section of an SDP text.
 fn audio_mid(sdp: &str) -> Option<&str> {
     let mut in_audio = false;

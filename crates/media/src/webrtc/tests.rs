@@ -486,3 +486,14 @@ fn modifiers_apply_to_outgoing_and_incoming_webrtc_descriptions() {
     assert!(tail.len() == 1600, "PCMA audio arrived: {}", p.b_audio.len());
     assert!(goertzel_power(tail, RATE_8K, 440.0) > 100.0 * goertzel_power(tail, RATE_8K, 1000.0));
 }
+
+#[test]
+fn webrtc_offers_are_told_from_plain_ones() {
+    let mut h = WebRtcHandler::new(WebRtcConfig::default(), &[addr(40200)], Instant::now()).unwrap();
+    let offer = h.get_description(&DescriptionOptions::default(), &[]).unwrap();
+    assert!(is_webrtc_offer(&offer.body));
+    let plain = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    assert!(!is_webrtc_offer(plain.as_bytes()));
+    assert!(crate::rtp::is_rtp_or_rtcp(&[0x80, 0]) && !crate::rtp::is_rtp_or_rtcp(&[0x16, 0xfe]));
+    assert!(!crate::rtp::is_rtp_or_rtcp(&[0, 1]) && !crate::rtp::is_rtp_or_rtcp(&[]));
+}
