@@ -49,8 +49,8 @@ pub mod core {
 
 pub use media::{AudioFactory, MediaStats};
 pub use session::{
-    AcceptOptions, ByeOptions, DescriptionHandler, DtmfOptions, HoldOptions, ProgressOptions, ReferOptions,
-    ReinviteOptions, ReplyOptions, Session, SessionEvents, TerminateOptions, extra_header,
+    AcceptOptions, ByeOptions, DataError, DataEvent, DescriptionHandler, DtmfOptions, HoldOptions, ProgressOptions,
+    ReferOptions, ReinviteOptions, ReplyOptions, Session, SessionEvents, TerminateOptions, extra_header,
 };
 pub use sipact_proto as proto;
 pub use sipact_proto::session::Body;

@@ -59,6 +59,37 @@ struct Shared {
     local_description: Option<Body>,
     remote_description: Option<Body>,
     media_stats: Option<crate::media::MediaStats>,
+    /// The WebRTC media actor, which carries the data channel.
+    webrtc: Option<Addr<crate::webrtc::WebRtcMediaActor>>,
+    data_subscribers: Vec<mpsc::UnboundedSender<DataEvent>>,
+    /// The label of the open data channel.
+    data_open: Option<String>,
+}
+
+/// What the session's WebRTC data channel reports
+/// ([`Session::data_events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataEvent {
+    /// The channel opened (either side may have offered it).
+    Open {
+        /// Its label.
+        label: String,
+    },
+    /// A message arrived.
+    Message(Vec<u8>),
+}
+
+/// Why [`Session::send_data`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// The session has no WebRTC media (or it ended).
+    #[error("the session has no WebRTC media")]
+    NoWebRtcMedia,
+    /// No data channel was negotiated, or it is not open yet.
+    #[error("data channel: {0}")]
+    Channel(String),
 }
 
 /// What identifies a session and reaches its actors; the core hands these
@@ -98,6 +129,28 @@ impl SessionInfo {
     pub(crate) fn set_media_stats(&self, stats: crate::media::MediaStats) {
         if let Ok(mut s) = self.shared.lock() {
             s.media_stats = Some(stats);
+        }
+    }
+
+    /// The WebRTC media actor of the session, which carries its data channel.
+    pub(crate) fn set_webrtc(&self, actor: Option<Addr<crate::webrtc::WebRtcMediaActor>>) {
+        if let Ok(mut s) = self.shared.lock() {
+            if actor.is_none() {
+                // The media ended: so do the data channel's event streams.
+                s.data_subscribers.clear();
+                s.data_open = None;
+            }
+            s.webrtc = actor;
+        }
+    }
+
+    /// Hands a data channel event to every subscriber still listening.
+    pub(crate) fn publish_data(&self, event: DataEvent) {
+        if let Ok(mut s) = self.shared.lock() {
+            if let DataEvent::Open { label } = &event {
+                s.data_open = Some(label.clone());
+            }
+            s.data_subscribers.retain(|tx| tx.send(event.clone()).is_ok());
         }
     }
 
@@ -400,6 +453,28 @@ impl Session {
     /// the application's own). Updated every 20 ms and on each packet.
     pub fn media_stats(&self) -> Option<crate::media::MediaStats> {
         self.info.shared.lock().ok()?.media_stats
+    }
+
+    /// Sends a message on the session's WebRTC data channel (offered when
+    /// [`UaConfig::data_channel`](crate::UaConfig::data_channel) is set,
+    /// or accepted from the peer's offer), once it is open.
+    pub async fn send_data(&self, data: impl Into<Vec<u8>>) -> Result<(), DataError> {
+        let actor = self.info.shared.lock().ok().and_then(|s| s.webrtc.clone()).ok_or(DataError::NoWebRtcMedia)?;
+        actor.send(crate::webrtc::SendData(data.into())).await.map_err(|_| DataError::NoWebRtcMedia)?
+    }
+
+    /// The events of the session's WebRTC data channel: [`DataEvent::Open`]
+    /// (at once when the channel is already open), then each message
+    /// received from now on. Ends with the media.
+    pub fn data_events(&self) -> mpsc::UnboundedReceiver<DataEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut s) = self.info.shared.lock() {
+            if let Some(label) = s.data_open.clone() {
+                let _ = tx.send(DataEvent::Open { label });
+            }
+            s.data_subscribers.push(tx);
+        }
+        rx
     }
 
     /// The session's number within its user agent.

@@ -117,6 +117,10 @@ pub struct UaConfig {
     /// Play back what is heard (an echo), unless the application gives
     /// its own audio with [`UserAgent::start_with_media`].
     pub echo: bool,
+    /// WebRTC media: open a data channel with this label in our offers
+    /// (see [`Session::send_data`](crate::Session::send_data)). A channel
+    /// the peer offers is accepted either way.
+    pub data_channel: Option<String>,
     /// The application's own description handlers (SIP.js
     /// `sessionDescriptionHandlerFactory`): when set, each session gets a
     /// handler from it instead of the built-in [`media`](Self::media)
@@ -208,6 +212,7 @@ impl Default for UaConfig {
             dtmf: "info".into(),
             rtp_timeout_ms: None,
             echo: false,
+            data_channel: None,
             handler_factory: None,
         }
     }
@@ -244,6 +249,7 @@ impl std::fmt::Debug for UaConfig {
             .field("dtmf", &self.dtmf)
             .field("rtp_timeout_ms", &self.rtp_timeout_ms)
             .field("echo", &self.echo)
+            .field("data_channel", &self.data_channel)
             .field("handler_factory", &self.handler_factory)
             .finish()
     }
@@ -428,7 +434,7 @@ fn rtp_hooks(
 fn webrtc_hooks(
     ip: std::net::IpAddr,
     ctx: &HooksContext,
-    rtp_timeout: Option<Duration>,
+    config: WebRtcConfig,
     pending: &PendingMedia,
 ) -> Box<dyn DescriptionHooks> {
     let made = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).and_then(|socket| {
@@ -437,7 +443,6 @@ fn webrtc_hooks(
         Ok((socket, local))
     });
     let made = made.map_err(|e| e.to_string()).and_then(|(socket, local)| {
-        let config = WebRtcConfig { rtp_timeout, ..WebRtcConfig::default() };
         let handler = WebRtcHandler::new(config, &[local], std::time::Instant::now()).map_err(|e| e.to_string())?;
         Ok((socket, handler))
     });
@@ -644,13 +649,23 @@ impl UserAgent {
                 let audio = audio.unwrap_or_else(|| default_audio(echo));
                 media = Some(MediaWiring { pending: pending.clone(), audio, rfc4733 });
                 let timeout = config.rtp_timeout_ms.map(Duration::from_millis);
+                let data_channel = config.data_channel.clone();
                 Box::new(move |c: &HooksContext| {
                     let webrtc = match mode {
                         MediaMode::WebRtc => true,
                         MediaMode::Auto => c.offer.as_ref().is_none_or(|o| is_webrtc_offer(&o.data)),
                         _ => false,
                     };
-                    if webrtc { webrtc_hooks(ip, c, timeout, &pending) } else { rtp_hooks(ip, c, timeout, &pending) }
+                    if webrtc {
+                        let config = WebRtcConfig {
+                            rtp_timeout: timeout,
+                            data_channel: data_channel.clone(),
+                            ..WebRtcConfig::default()
+                        };
+                        webrtc_hooks(ip, c, config, &pending)
+                    } else {
+                        rtp_hooks(ip, c, timeout, &pending)
+                    }
                 })
             }
         };

@@ -29,7 +29,7 @@ use crate::dialog::DialogActor;
 use crate::media::{
     Datagram, MediaActor, MediaReport, MediaStats, SendDtmf, StopMedia, lock, next_frame, play, send_dtmf,
 };
-use crate::session::SessionInfo;
+use crate::session::{DataError, DataEvent, SessionInfo};
 
 /// The WebRTC media actor of one session.
 pub struct WebRtcMediaActor {
@@ -115,6 +115,8 @@ impl WebRtcMediaActor {
                 WebRtcEvent::Timeout => self.core.do_send(MediaReport::Timeout { session: self.id }),
                 WebRtcEvent::Connected => tracing::debug!(session = self.id, "WebRTC connected"),
                 WebRtcEvent::Disconnected => tracing::debug!(session = self.id, "WebRTC ICE disconnected"),
+                WebRtcEvent::ChannelOpen { label } => self.info.publish_data(DataEvent::Open { label }),
+                WebRtcEvent::ChannelData { data } => self.info.publish_data(DataEvent::Message(data)),
                 other => tracing::debug!(session = self.id, event = ?other, "WebRTC event"),
             }
         }
@@ -142,6 +144,7 @@ impl Actor for WebRtcMediaActor {
         ctx.add_stream(MediaActor::receive(self.socket.clone(), Component::Rtp));
         ctx.run_interval(Duration::from_millis(20), |act, ctx| act.tick(ctx));
         self.info.set_media_stats(self.stats);
+        self.info.set_webrtc(Some(ctx.address()));
         // Answers made before the actor ran may have queued ICE checks.
         self.drain(ctx);
         tracing::debug!(session = self.id, local = %self.local, "WebRTC media started");
@@ -149,6 +152,7 @@ impl Actor for WebRtcMediaActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         lock(&self.handler).close();
+        self.info.set_webrtc(None);
         tracing::debug!(session = self.id, stats = ?self.stats, "WebRTC media stopped");
     }
 }
@@ -176,6 +180,20 @@ impl Handler<SendDtmf> for WebRtcMediaActor {
     type Result = ();
     fn handle(&mut self, m: SendDtmf, _: &mut Self::Context) {
         send_dtmf(&self.handler, self.id, &m);
+    }
+}
+
+/// Sends a message on the data channel ([`Session::send_data`](crate::Session::send_data)).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), DataError>")]
+pub struct SendData(pub Vec<u8>);
+
+impl Handler<SendData> for WebRtcMediaActor {
+    type Result = Result<(), DataError>;
+    fn handle(&mut self, m: SendData, ctx: &mut Self::Context) -> Self::Result {
+        let r = lock(&self.handler).send_data(&m.0).map_err(|e| DataError::Channel(e.to_string()));
+        self.drain(ctx);
+        r
     }
 }
 

@@ -303,3 +303,36 @@ async fn a_handler_factory_in_the_config_makes_every_sessions_handler() {
     assert_eq!(*made.lock().unwrap(), [false]);
     c.hang_up().await;
 }
+
+async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<sipact_actors::DataEvent>) -> sipact_actors::DataEvent {
+    tokio::time::timeout(WAIT, rx.recv()).await.expect("a data channel event in time").expect("open stream")
+}
+
+#[actix_rt::test]
+async fn the_webrtc_data_channel_carries_messages_both_ways() {
+    use sipact_actors::{DataError, DataEvent};
+    let alice = UserAgent::start(media_cfg("webrtc", "alice", |c| c.data_channel = Some("chat".into()))).unwrap();
+    let bob = UserAgent::start(media_cfg("webrtc", "bob", |_| ())).unwrap();
+    let mut c = call(&alice, &bob).await;
+    let (mut a_data, mut b_data) = (c.a.data_events(), c.b.data_events());
+    assert_eq!(next(&mut b_data).await, DataEvent::Open { label: "chat".into() });
+    assert!(matches!(next(&mut a_data).await, DataEvent::Open { .. }));
+    c.a.send_data(b"hello bob".to_vec()).await.unwrap();
+    assert_eq!(next(&mut b_data).await, DataEvent::Message(b"hello bob".to_vec()));
+    c.b.send_data("hello alice").await.unwrap();
+    assert_eq!(next(&mut a_data).await, DataEvent::Message(b"hello alice".to_vec()));
+    // A late subscriber learns at once that the channel is open.
+    let mut late = c.a.data_events();
+    assert!(matches!(next(&mut late).await, DataEvent::Open { .. }));
+    c.hang_up().await;
+    // The streams end with the media.
+    let end = tokio::time::timeout(WAIT, b_data.recv()).await.expect("the stream ends in time");
+    assert_eq!(end, None);
+    assert_eq!(c.a.send_data("late").await, Err(DataError::NoWebRtcMedia));
+    // Plain RTP has no data channel.
+    let carol = UserAgent::start(media_cfg("rtp", "carol", |_| ())).unwrap();
+    let dave = UserAgent::start(media_cfg("rtp", "dave", |_| ())).unwrap();
+    let mut c = call(&carol, &dave).await;
+    assert_eq!(c.a.send_data("x").await, Err(DataError::NoWebRtcMedia));
+    c.hang_up().await;
+}
