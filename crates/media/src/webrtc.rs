@@ -35,6 +35,9 @@
 //! - Holding while answering a peer's re-offer keeps the direction str0m
 //!   answers with (the intersection with the offer); hold is offered by
 //!   our own re-offer, as SIP.js does.
+//! - A panic inside str0m (on a hostile packet or description) is caught:
+//!   the handler closes and reports [`WebRtcEvent::Disconnected`], the
+//!   call keeps its signalling, and the actor driving it lives on.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
