@@ -540,7 +540,8 @@ fn resolve_port(addr: SocketAddr) -> Result<SocketAddr, StartError> {
 
 impl UserAgent {
     /// Starts a user agent inside the current actix system, with the
-    /// signalling-only description handler.
+    /// media of [`UaConfig::media`] (or the handlers of
+    /// [`UaConfig::handler_factory`]).
     pub fn start(config: UaConfig) -> Result<UserAgent, StartError> {
         UserAgent::start_with(config, None)
     }
@@ -556,7 +557,7 @@ impl UserAgent {
     /// comes from the application: `audio` is called once per session with
     /// its id and returns the source played to the peer and the sink for
     /// what the peer sends (8 kHz mono frames of 20 ms).
-    /// [`UaConfig::media`] must be `rtp` or `webrtc`.
+    /// [`UaConfig::media`] must be `webrtc`, `rtp` or `auto`.
     pub fn start_with_media(config: UaConfig, audio: AudioFactory) -> Result<UserAgent, StartError> {
         if !matches!(config.media_parts()?.0, MediaMode::Rtp | MediaMode::WebRtc | MediaMode::Auto) {
             return Err(StartError::Config("start_with_media needs media = \"webrtc\", \"rtp\" or \"auto\"".into()));
@@ -628,22 +629,17 @@ impl UserAgent {
         let ip = local.ip();
         let (mode, rfc4733) = config.media_parts()?;
         let mut media = None;
-        let factory: HooksFactory = match (factory, mode) {
-            (Some(f), _) => f,
-            (None, _) if config.handler_factory.is_some() => {
-                let Some(f) = config.handler_factory.clone() else {
-                    return Err(StartError::Config("no factory".into()));
-                };
-                Box::new(move |c: &HooksContext| factory_hooks(&f, ip, c))
-            }
-            (None, MediaMode::Signalling) => Box::new(move |c: &HooksContext| {
+        let factory: HooksFactory = match (factory, config.handler_factory.clone(), mode) {
+            (Some(f), _, _) => f,
+            (None, Some(f), _) => Box::new(move |c: &HooksContext| factory_hooks(&f, ip, c)),
+            (None, None, MediaMode::Signalling) => Box::new(move |c: &HooksContext| {
                 Box::new(SignallingSdp::new(ip, 4000, c.session + 1)) as Box<dyn DescriptionHooks>
             }),
-            (None, MediaMode::None) => Box::new(move |c: &HooksContext| {
+            (None, None, MediaMode::None) => Box::new(move |c: &HooksContext| {
                 Box::new(HandlerHooks::new(NoneHandler::new(ip, DISCARD_PORT, c.session + 1)))
                     as Box<dyn DescriptionHooks>
             }),
-            (None, MediaMode::Rtp | MediaMode::WebRtc | MediaMode::Auto) => {
+            (None, None, MediaMode::Rtp | MediaMode::WebRtc | MediaMode::Auto) => {
                 let pending = PendingMedia::default();
                 let echo = config.echo;
                 let audio = audio.unwrap_or_else(|| default_audio(echo));
