@@ -49,8 +49,9 @@ pub mod core {
 
 pub use media::{AudioFactory, MediaStats};
 pub use session::{
-    AcceptOptions, ByeOptions, DataError, DataEvent, DescriptionHandler, DtmfOptions, HoldOptions, ProgressOptions,
-    ReferOptions, ReinviteOptions, ReplyOptions, Session, SessionEvents, TerminateOptions, extra_header,
+    AcceptOptions, ByeOptions, DATA_EVENTS_CAPACITY, DataError, DataEvent, DescriptionHandler, DtmfOptions,
+    HoldOptions, ProgressOptions, ReferOptions, ReinviteOptions, ReplyOptions, Session, SessionEvents,
+    TerminateOptions, extra_header,
 };
 pub use sipact_proto as proto;
 pub use sipact_proto::session::Body;

@@ -61,7 +61,7 @@ struct Shared {
     media_stats: Option<crate::media::MediaStats>,
     /// The WebRTC media actor, which carries the data channel.
     webrtc: Option<Addr<crate::webrtc::WebRtcMediaActor>>,
-    data_subscribers: Vec<mpsc::UnboundedSender<DataEvent>>,
+    data_subscribers: Vec<mpsc::Sender<DataEvent>>,
     /// The label of the open data channel.
     data_open: Option<String>,
 }
@@ -79,6 +79,9 @@ pub enum DataEvent {
     /// A message arrived.
     Message(Vec<u8>),
 }
+
+/// How many data channel events a [`Session::data_events`] receiver holds.
+pub const DATA_EVENTS_CAPACITY: usize = 1024;
 
 /// Why [`Session::send_data`] failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,7 +153,16 @@ impl SessionInfo {
             if let DataEvent::Open { label } = &event {
                 s.data_open = Some(label.clone());
             }
-            s.data_subscribers.retain(|tx| tx.send(event.clone()).is_ok());
+            // Bounded: a subscriber that stops reading loses messages
+            // (the peer sets the pace), it does not grow the heap.
+            s.data_subscribers.retain(|tx| match tx.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(session = self.id, "data channel subscriber full: message dropped");
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
         }
     }
 
@@ -448,9 +460,9 @@ impl Session {
     }
 
     /// The session's media counters: RTP packets and bytes sent and
-    /// received, RTCP reports, loss and jitter. `None` when the session
-    /// has no RTP media (`UaConfig::media` other than `rtp`, or hooks of
-    /// the application's own). Updated every 20 ms and on each packet.
+    /// received (SRTP with WebRTC), RTCP reports, loss and jitter (plain
+    /// RTP). `None` when the session has no media actor (`UaConfig::media`
+    /// `signalling` or `none`, or handlers of the application's own). Updated every 20 ms and on each packet.
     pub fn media_stats(&self) -> Option<crate::media::MediaStats> {
         self.info.shared.lock().ok()?.media_stats
     }
@@ -465,12 +477,14 @@ impl Session {
 
     /// The events of the session's WebRTC data channel: [`DataEvent::Open`]
     /// (at once when the channel is already open), then each message
-    /// received from now on. Ends with the media.
-    pub fn data_events(&self) -> mpsc::UnboundedReceiver<DataEvent> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// received from now on. Ends with the media. Holds up to
+    /// [`DATA_EVENTS_CAPACITY`] events: a reader that falls further behind
+    /// loses messages (logged) rather than growing memory.
+    pub fn data_events(&self) -> mpsc::Receiver<DataEvent> {
+        let (tx, rx) = mpsc::channel(DATA_EVENTS_CAPACITY);
         if let Ok(mut s) = self.info.shared.lock() {
             if let Some(label) = s.data_open.clone() {
-                let _ = tx.send(DataEvent::Open { label });
+                let _ = tx.try_send(DataEvent::Open { label });
             }
             s.data_subscribers.push(tx);
         }

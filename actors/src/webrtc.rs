@@ -2,7 +2,7 @@
 //!
 //! The actor owns the session's UDP socket (ICE, DTLS, SRTP and SCTP all
 //! share it) and drives the media crate's sans-IO
-//! [`WebRtcHandler`](sipact_media::webrtc::WebRtcHandler), which wraps a
+//! [`WebRtcHandler`], which wraps a
 //! str0m `Rtc`: received datagrams and the handler's timeouts go in, and
 //! every 20 ms one frame from the application's [`AudioSource`] (sent once
 //! ICE and DTLS are up); what the handler queues goes out on the socket,

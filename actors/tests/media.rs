@@ -304,7 +304,7 @@ async fn a_handler_factory_in_the_config_makes_every_sessions_handler() {
     c.hang_up().await;
 }
 
-async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<sipact_actors::DataEvent>) -> sipact_actors::DataEvent {
+async fn next(rx: &mut tokio::sync::mpsc::Receiver<sipact_actors::DataEvent>) -> sipact_actors::DataEvent {
     tokio::time::timeout(WAIT, rx.recv()).await.expect("a data channel event in time").expect("open stream")
 }
 
