@@ -457,7 +457,7 @@ pub struct RAck {
 pub struct Warning {
     /// Three-digit warn-code.
     pub code: u16,
-    /// warn-agent (host[:port] or pseudonym).
+    /// warn-agent (`host[:port]` or pseudonym).
     pub agent: ByteString,
     /// warn-text, unquoted.
     pub text: ByteString,

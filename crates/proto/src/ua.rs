@@ -296,9 +296,8 @@ pub enum UaEvent {
         /// The event.
         event: SessionEvent,
     },
-    /// A session sent or received a session description: the last ones
-    /// each way, as [`InviteSession::local_description`] and
-    /// [`InviteSession::remote_description`] give them. Queued before the
+    /// A session sent or received a session description: the last one
+    /// each way (`None` where that side did not change). Queued before the
     /// session events that follow the exchange (an `Accepted` included).
     Descriptions {
         /// The session.
