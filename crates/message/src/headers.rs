@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use bytestring::ByteString;
+use crate::ByteString;
 
 use crate::method::Method;
 use crate::param::{Params, header_params};
@@ -959,9 +959,9 @@ fn via<'a>(src: &ByteString, s: &'a str) -> VRes<'a, Via> {
     Ok((
         rest,
         Via {
-            protocol: crate::text::sub_token(src, protocol),
-            version: crate::text::sub_token(src, version),
-            transport: crate::text::sub_token(src, transport),
+            protocol: crate::text::sub(src, protocol),
+            version: crate::text::sub(src, version),
+            transport: crate::text::sub(src, transport),
             host,
             port,
             params,
@@ -978,7 +978,7 @@ fn name_addr<'a>(
     s: &'a str,
     addr_spec: bool,
     out: &mut Vec<Header>,
-    wrap: fn(NameAddr) -> Header,
+    wrap: impl Fn(NameAddr) -> Header,
 ) -> Result<&'a str, &'a str> {
     let s = skip_ws(s);
     let (display, rest) = if s.starts_with('"') {
@@ -1170,7 +1170,7 @@ fn addr_list<'a>(
     v: &'a str,
     addr_spec: bool,
     out: &mut Vec<Header>,
-    wrap: fn(NameAddr) -> Header,
+    wrap: impl Fn(NameAddr) -> Header + Copy,
 ) -> Result<(), &'a str> {
     let mut s = v;
     loop {
@@ -1202,13 +1202,13 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
             }
         }
         N::From | N::To | N::ReferTo | N::ReferredBy => {
-            let wrap = match name {
-                N::From => Header::From,
-                N::To => Header::To,
-                N::ReferTo => Header::ReferTo,
-                _ => Header::ReferredBy,
+            // One call per variant, so each builds its header in place.
+            let r = match name {
+                N::From => name_addr(src, v, true, out, Header::From)?,
+                N::To => name_addr(src, v, true, out, Header::To)?,
+                N::ReferTo => name_addr(src, v, true, out, Header::ReferTo)?,
+                _ => name_addr(src, v, true, out, Header::ReferredBy)?,
             };
-            let r = name_addr(src, v, true, out, wrap)?;
             if let Err(e) = expect_end(r) {
                 // A single address: nothing may follow it.
                 out.pop();
@@ -1262,8 +1262,8 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
             let (r, params) = params(src, r)?;
             expect_end(r)?;
             out.push(Header::ContentType(MediaType {
-                mtype: crate::text::sub_token(src, t),
-                subtype: crate::text::sub_token(src, st),
+                mtype: crate::text::sub(src, t),
+                subtype: crate::text::sub(src, st),
                 params,
             }));
         }

@@ -22,9 +22,10 @@
 //! assert_eq!(req.headers.from().unwrap().tag(), Some("1928"));
 //! assert_eq!(SipMessage::parse(msg.to_bytes()).unwrap(), msg);
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod bytestr;
 mod error;
 mod framing;
 mod headers;
@@ -35,7 +36,7 @@ mod text;
 mod uri;
 
 pub use bytes::Bytes;
-pub use bytestring::ByteString;
+pub use bytestr::ByteString;
 pub use error::{ErrorKind, ParseError};
 pub use framing::{Frame, StreamFramer};
 pub use headers::{

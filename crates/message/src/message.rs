@@ -2,8 +2,8 @@
 
 use std::fmt;
 
+use crate::ByteString;
 use bytes::Bytes;
-use bytestring::ByteString;
 
 use crate::error::{ErrorKind, ParseError};
 use crate::headers::{CSeq, Header, HeaderName, Headers, RawHeader, parse_value};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use bytestring::ByteString;
+use crate::ByteString;
 
 /// A SIP request method. Methods are case-sensitive (RFC 3261 §7.1);
 /// unknown ones are kept as [`Method::Extension`].

@@ -1,6 +1,6 @@
 //! Generic parameters (`;name=value`), shared by URIs and headers.
 
-use bytestring::ByteString;
+use crate::ByteString;
 
 use crate::text::eq_ic;
 
@@ -118,7 +118,7 @@ impl Params {
 /// Parses `*( SEMI name [EQUAL value] )` for header parameters, where a value
 /// is a token/host or a quoted string. Stops at anything else.
 pub(crate) fn header_params<'a>(src: &ByteString, mut s: &'a str) -> Result<(&'a str, Params), &'a str> {
-    use crate::text::{GENVALUE, TOKEN, quoted_raw, run_of, sub, sub_token, trim_ws_start};
+    use crate::text::{GENVALUE, TOKEN, quoted_raw, run_of, sub, trim_ws_start};
     let mut params = Vec::new();
     loop {
         let t = trim_ws_start(s);
@@ -146,10 +146,10 @@ pub(crate) fn header_params<'a>(src: &ByteString, mut s: &'a str) -> Result<(&'a
                 }
                 (&v[end..], &v[..end])
             };
-            params.push(Param { name: sub_token(src, name), value: Some(sub(src, value)) });
+            params.push(Param { name: sub(src, name), value: Some(sub(src, value)) });
             s = rest;
         } else {
-            params.push(Param { name: sub_token(src, name), value: None });
+            params.push(Param { name: sub(src, name), value: None });
             s = rest;
         }
     }

@@ -1,6 +1,6 @@
 //! Character classes and small nom parsers shared by the grammar.
 
-use bytestring::ByteString;
+use crate::ByteString;
 use nom::{
     IResult,
     error::{Error, ErrorKind as NomKind},
@@ -112,73 +112,11 @@ pub(crate) fn unescape_quoted(raw: &str) -> String {
     out
 }
 
-/// Common parameter names and protocol tokens as static strings: taking
-/// one costs no reference count, unlike a slice of the message buffer.
-/// Looked up by length first, so a miss costs a few instructions.
-#[inline]
-pub(crate) fn interned(s: &str) -> Option<ByteString> {
-    let t: &'static str = match s.len() {
-        1 => match s {
-            "q" => "q",
-            _ => return None,
-        },
-        2 => match s {
-            "lr" => "lr",
-            "WS" => "WS",
-            _ => return None,
-        },
-        3 => match s {
-            "tag" => "tag",
-            "SIP" => "SIP",
-            "2.0" => "2.0",
-            "UDP" => "UDP",
-            "TCP" => "TCP",
-            "TLS" => "TLS",
-            "WSS" => "WSS",
-            "ttl" => "ttl",
-            "sdp" => "sdp",
-            _ => return None,
-        },
-        5 => match s {
-            "rport" => "rport",
-            "maddr" => "maddr",
-            _ => return None,
-        },
-        6 => match s {
-            "branch" => "branch",
-            _ => return None,
-        },
-        7 => match s {
-            "expires" => "expires",
-            _ => return None,
-        },
-        8 => match s {
-            "received" => "received",
-            _ => return None,
-        },
-        9 => match s {
-            "transport" => "transport",
-            _ => return None,
-        },
-        11 => match s {
-            "application" => "application",
-            _ => return None,
-        },
-        _ => return None,
-    };
-    Some(ByteString::from_static(t))
-}
-
-/// Turns a slice of `src` into a shared `ByteString` without copying when
-/// possible (copies if `s` does not lie inside `src`).
+/// A slice of `src` as a `ByteString`: held inline when short, shared
+/// with the input buffer when long, copied if `s` is not inside `src`.
 #[inline]
 pub(crate) fn sub(src: &ByteString, s: &str) -> ByteString {
-    let base = src.as_ptr() as usize;
-    let p = s.as_ptr() as usize;
-    if s.is_empty() {
-        return ByteString::new();
-    }
-    if p >= base && p + s.len() <= base + src.len() { src.slice_ref(s) } else { ByteString::from(s) }
+    src.slice_ref(s)
 }
 
 /// `s` without leading spaces and tabs.
@@ -303,13 +241,6 @@ pub(crate) fn find_byte(s: &str, c: u8) -> Option<usize> {
 /// A quoted string's content, unescaped, shared with `src` when it has no escapes.
 pub(crate) fn quoted_value(src: &ByteString, raw: &str) -> ByteString {
     if raw.contains('\\') { ByteString::from(unescape_quoted(raw)) } else { sub(src, raw) }
-}
-
-/// Like [`sub`], but common tokens (parameter names, Via protocol parts)
-/// come from the static table.
-#[inline]
-pub(crate) fn sub_token(src: &ByteString, s: &str) -> ByteString {
-    interned(s).unwrap_or_else(|| sub(src, s))
 }
 
 /// Writes `s` as a quoted string, escaping `"` and `\`.

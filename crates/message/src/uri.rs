@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use bytestring::ByteString;
+use crate::ByteString;
 
 use crate::error::{ErrorKind, ParseError};
 use crate::param::{Param, Params};
@@ -222,25 +222,18 @@ pub(crate) fn parse_hostport<'a>(
         let end = find_byte(s, b']').ok_or(ErrorKind::InvalidUri)?;
         (parse_host_str(&s[..=end], bare_v6)?.into_host(src), &s[end + 1..])
     } else {
-        // One pass: the extent of the host, the label rule of a name (no
-        // empty label), and whether it is only digits and dots.
+        // The extent of the host first (one table lookup per byte), then
+        // the rules for what it holds: only digits and dots is a dotted
+        // quad (checked by `dotted_quad`), anything else a name with no
+        // empty label.
         let b = s.as_bytes();
-        let mut i = 0;
-        let mut prev_dot = true;
-        let mut bad_dot = false;
-        let mut numeric = true;
-        while i < b.len() {
-            let c = b[i];
-            if CLASS[c as usize] & HOSTCH == 0 {
-                break;
-            }
-            let dot = c == b'.';
-            bad_dot |= dot & prev_dot;
-            numeric &= dot | c.is_ascii_digit();
-            prev_dot = dot;
-            i += 1;
+        let i = b.iter().position(|&c| CLASS[c as usize] & HOSTCH == 0).unwrap_or(b.len());
+        let h = &b[..i];
+        if i == 0 || h[0] == b'-' {
+            return Err(ErrorKind::InvalidUri);
         }
-        if i == 0 || b[0] == b'-' || bad_dot {
+        let numeric = h[0].is_ascii_digit() && h.iter().all(|&c| c == b'.' || c.is_ascii_digit());
+        if !numeric && (h[0] == b'.' || h.windows(2).any(|w| w[0] == b'.' && w[1] == b'.')) {
             return Err(ErrorKind::InvalidUri);
         }
         let text = &s[..i];
@@ -589,7 +582,7 @@ fn uri_params(src: &ByteString, mut s: &str) -> Result<Params, ErrorKind> {
         {
             return Err(ErrorKind::InvalidUri);
         }
-        params.push(Param { name: crate::text::sub_token(src, name), value: value.map(|v| sub(src, v)) });
+        params.push(Param { name: crate::text::sub(src, name), value: value.map(|v| sub(src, v)) });
         s = &r[end..];
     }
     if s.is_empty() { Ok(Params(params)) } else { Err(ErrorKind::InvalidUri) }

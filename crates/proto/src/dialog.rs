@@ -2,7 +2,7 @@
 //! enough to build the next in-dialog request. A dialog holds no transport
 //! handle; requests are routed from its remote target and route set.
 
-use bytestring::ByteString;
+use sipact_message::ByteString;
 use sipact_message::{CSeq, Header, Method, NameAddr, Param, Request, Response, Uri};
 
 /// Identifies a dialog from this side: Call-ID, local tag, remote tag.

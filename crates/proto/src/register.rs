@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use bytestring::ByteString;
+use sipact_message::ByteString;
 use sipact_message::{CSeq, Contact, Header, Host, Method, NameAddr, Request, Response, Uri};
 
 /// Registration state.

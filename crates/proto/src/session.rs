@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use bytestring::ByteString;
+use sipact_message::ByteString;
 use sipact_message::{
     CSeq, DeltaParams, Header, MediaType, Method, NameAddr, Param, Params, RAck, Request, Response, TokenParams, Uri,
     Via,

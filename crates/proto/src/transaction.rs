@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use bytestring::ByteString;
+use sipact_message::ByteString;
 use sipact_message::{
     CSeq, ErrorKind, Header, Headers, Host, Limits, Method, ParseError, Request, Response, SipMessage, Uri, Via,
 };

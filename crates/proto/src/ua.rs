@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use bytestring::ByteString;
+use sipact_message::ByteString;
 use sipact_message::{Header, Host, Method, NameAddr, ParseError, Request, Response, SipMessage, SipUri, Uri, Via};
 
 use crate::auth::{Credentials, DigestClient};

@@ -1,0 +1,378 @@
+//! [`ByteString`]: an immutable UTF-8 string that is either stored inline
+//! (short strings) or shares a reference-counted buffer (long ones).
+//!
+//! Most strings in a SIP message are short: parameter names and values,
+//! tags, branches, user parts, host names, display names. Holding those
+//! inline means parsing, cloning and dropping them touches no reference
+//! count (an atomic operation on every clone and drop of a shared slice).
+//! Longer strings (Call-IDs, long URIs) stay zero-copy slices of the
+//! received datagram.
+
+// The one place in the crate with `unsafe`: turning bytes that are known to
+// be UTF-8 back into `&str` without checking them again on every access.
+#![allow(unsafe_code)]
+
+use std::{borrow::Borrow, cmp::Ordering, fmt, hash, ops::Deref};
+
+use bytes::Bytes;
+
+/// Longest string held inline (31 of the 32 bytes, minus the length and
+/// the variant's tag, are usable).
+const INLINE: usize = 23;
+
+#[derive(Clone)]
+enum Repr {
+    /// `buf[..len]` is valid UTF-8.
+    Inline { len: u8, buf: [u8; INLINE] },
+    /// The whole of the `Bytes` is valid UTF-8.
+    Shared(Bytes),
+}
+
+/// An immutable, cheaply cloned UTF-8 string.
+///
+/// Strings of up to 23 bytes are stored inline (no allocation, no reference
+/// count); longer ones share a [`Bytes`] buffer, so slices of a received
+/// message are not copied. Dereferences to `str`; compares, orders and
+/// hashes as its text, whatever its storage.
+#[derive(Clone)]
+pub struct ByteString(Repr);
+
+impl ByteString {
+    /// The empty string.
+    pub const fn new() -> Self {
+        ByteString(Repr::Inline { len: 0, buf: [0; INLINE] })
+    }
+
+    /// A string from a `'static` literal (inline when short, never copied otherwise).
+    pub const fn from_static(s: &'static str) -> Self {
+        let b = s.as_bytes();
+        if b.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            let mut i = 0;
+            while i < b.len() {
+                buf[i] = b[i];
+                i += 1;
+            }
+            // `b.len() <= 23`, so it fits in a byte.
+            ByteString(Repr::Inline { len: b.len() as u8, buf })
+        } else {
+            ByteString(Repr::Shared(Bytes::from_static(b)))
+        }
+    }
+
+    #[inline]
+    fn inline(s: &str) -> Option<Self> {
+        let n = s.len();
+        if n > INLINE {
+            return None;
+        }
+        let b = s.as_bytes();
+        let mut buf = [0u8; INLINE];
+        // Two fixed-size, possibly overlapping copies instead of a call to
+        // `memcpy` for a variable length: these strings are a few bytes long
+        // and copied on every parse.
+        if n >= 8 {
+            let (head, tail) = if n >= 16 { (16, 16) } else { (8, 8) };
+            copy_fixed(&mut buf, 0, b, 0, head);
+            copy_fixed(&mut buf, n - tail, b, n - tail, tail);
+        } else if n >= 4 {
+            copy_fixed(&mut buf, 0, b, 0, 4);
+            copy_fixed(&mut buf, n - 4, b, n - 4, 4);
+        } else if n > 0 {
+            // Element by element: a loop here becomes a `memcpy` call.
+            buf[0] = b[0];
+            buf[n / 2] = b[n / 2];
+            buf[n - 1] = b[n - 1];
+        }
+        Some(ByteString(Repr::Inline { len: n as u8, buf }))
+    }
+
+    /// The text.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        let bytes: &[u8] = match &self.0 {
+            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Shared(b) => b,
+        };
+        // SAFETY: every constructor stores valid UTF-8 only: `&str` and
+        // `String` inputs, `Bytes` checked by `from_utf8`, and sub-slices
+        // taken from a `&str` (so on character boundaries).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// The text as bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.as_str().as_bytes()
+    }
+
+    /// The text as a [`Bytes`] (shares the buffer of a long string, copies a short one).
+    pub fn into_bytes(self) -> Bytes {
+        match self.0 {
+            Repr::Inline { len, buf } => Bytes::copy_from_slice(&buf[..usize::from(len)]),
+            Repr::Shared(b) => b,
+        }
+    }
+
+    /// `subset`, which must lie inside `self`, without copying a long one.
+    /// A string that does not lie inside `self` is copied.
+    #[inline]
+    pub fn slice_ref(&self, subset: &str) -> Self {
+        if let Some(s) = Self::inline(subset) {
+            return s;
+        }
+        match &self.0 {
+            Repr::Shared(b) => {
+                let base = b.as_ptr() as usize;
+                let p = subset.as_ptr() as usize;
+                if p >= base && p + subset.len() <= base + b.len() {
+                    ByteString(Repr::Shared(b.slice(p - base..p - base + subset.len())))
+                } else {
+                    ByteString::from(subset)
+                }
+            }
+            Repr::Inline { .. } => ByteString::from(subset),
+        }
+    }
+}
+
+/// `dst[at..at + len] = src[from..from + len]` for `len` of 4, 8 or 16, as
+/// one fixed-size move.
+#[inline(always)]
+fn copy_fixed(dst: &mut [u8; INLINE], at: usize, src: &[u8], from: usize, len: usize) {
+    match len {
+        16 => {
+            let mut w = [0u8; 16];
+            w.copy_from_slice(&src[from..from + 16]);
+            dst[at..at + 16].copy_from_slice(&w);
+        }
+        8 => {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&src[from..from + 8]);
+            dst[at..at + 8].copy_from_slice(&w);
+        }
+        _ => {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&src[from..from + 4]);
+            dst[at..at + 4].copy_from_slice(&w);
+        }
+    }
+}
+
+impl Default for ByteString {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Deref for ByteString {
+    type Target = str;
+    #[inline]
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for ByteString {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<[u8]> for ByteString {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl Borrow<str> for ByteString {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for ByteString {
+    #[inline]
+    fn from(s: &str) -> Self {
+        Self::inline(s).unwrap_or_else(|| ByteString(Repr::Shared(Bytes::copy_from_slice(s.as_bytes()))))
+    }
+}
+
+impl From<&String> for ByteString {
+    fn from(s: &String) -> Self {
+        ByteString::from(s.as_str())
+    }
+}
+
+impl From<String> for ByteString {
+    fn from(s: String) -> Self {
+        Self::inline(&s).unwrap_or_else(|| ByteString(Repr::Shared(Bytes::from(s))))
+    }
+}
+
+impl From<Box<str>> for ByteString {
+    fn from(s: Box<str>) -> Self {
+        ByteString::from(String::from(s))
+    }
+}
+
+impl From<ByteString> for String {
+    fn from(s: ByteString) -> Self {
+        s.as_str().to_owned()
+    }
+}
+
+impl TryFrom<Bytes> for ByteString {
+    type Error = std::str::Utf8Error;
+    /// Checks that the bytes are UTF-8 and keeps them shared (never inlined:
+    /// a long-lived source buffer that later slices borrow from).
+    fn try_from(b: Bytes) -> Result<Self, Self::Error> {
+        std::str::from_utf8(&b)?;
+        Ok(ByteString(Repr::Shared(b)))
+    }
+}
+
+impl TryFrom<&[u8]> for ByteString {
+    type Error = std::str::Utf8Error;
+    fn try_from(b: &[u8]) -> Result<Self, Self::Error> {
+        Ok(ByteString::from(std::str::from_utf8(b)?))
+    }
+}
+
+impl TryFrom<Vec<u8>> for ByteString {
+    type Error = std::string::FromUtf8Error;
+    fn try_from(b: Vec<u8>) -> Result<Self, Self::Error> {
+        Ok(ByteString::from(String::from_utf8(b)?))
+    }
+}
+
+impl PartialEq for ByteString {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for ByteString {}
+
+impl PartialEq<str> for ByteString {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ByteString {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for ByteString {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<ByteString> for str {
+    fn eq(&self, other: &ByteString) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<ByteString> for &str {
+    fn eq(&self, other: &ByteString) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialOrd for ByteString {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByteString {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl hash::Hash for ByteString {
+    fn hash<H: hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so `Borrow<str>` lookups in maps work.
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for ByteString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for ByteString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for ByteString {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn size_is_that_of_bytes() {
+        assert_eq!(size_of::<ByteString>(), size_of::<Bytes>());
+    }
+
+    #[test]
+    fn short_strings_are_inline_and_long_ones_share_the_buffer() {
+        let src =
+            ByteString::try_from(Bytes::from("a84b4c76e66710@pc33.atlanta.example.com tag=1928".to_owned())).unwrap();
+        let long = src.slice_ref(&src[..39]);
+        assert!(matches!(long.0, Repr::Shared(_)));
+        assert_eq!(long.as_ptr(), src.as_ptr(), "a long slice is not copied");
+        let short = src.slice_ref(&src[44..]);
+        assert!(matches!(short.0, Repr::Inline { .. }));
+        assert_eq!(short, "1928");
+        // Not inside the source: copied.
+        let other = String::from("x").repeat(40);
+        let copied = src.slice_ref(&other);
+        assert_eq!(copied, other.as_str());
+        assert_ne!(copied.as_ptr(), other.as_ptr());
+    }
+
+    #[test]
+    fn equality_order_and_hash_follow_the_text_not_the_storage() {
+        let text = "abcdefghijklmnopqrstuvwxyz0123456789";
+        let shared = ByteString::try_from(Bytes::from_static(b"abc")).unwrap();
+        let inline = ByteString::from("abc");
+        assert_eq!(shared, inline);
+        assert!(ByteString::from("abd") > shared);
+        let mut m = HashMap::new();
+        m.insert(shared, 1);
+        assert_eq!(m.get("abc"), Some(&1));
+        assert_eq!(ByteString::from(text), ByteString::from_static("abcdefghijklmnopqrstuvwxyz0123456789"));
+        assert_eq!(ByteString::from(String::from(text)).len(), text.len());
+        assert_eq!(ByteString::new(), "");
+        assert_eq!(ByteString::from_static("branch"), "branch");
+        assert_eq!(format!("{:?}", ByteString::from("a\"b")), "\"a\\\"b\"");
+        assert_eq!(ByteString::from("é").into_bytes(), Bytes::from_static("é".as_bytes()));
+    }
+
+    #[test]
+    fn utf8_is_checked_at_the_boundary() {
+        assert!(ByteString::try_from(Bytes::from_static(b"\xff")).is_err());
+        assert!(ByteString::try_from(&b"\xc3"[..]).is_err());
+        assert_eq!(ByteString::try_from(vec![0xc3, 0xa9]).unwrap(), "é");
+    }
+}
