@@ -357,7 +357,7 @@ mod tests {
         let shared = ByteString::try_from(Bytes::from_static(b"abc")).unwrap();
         let inline = ByteString::from("abc");
         assert_eq!(shared, inline);
-        assert!(ByteString::from("abd") > shared);
+        assert_eq!(ByteString::from("abd").cmp(&shared), Ordering::Greater);
         let mut m = HashMap::new();
         m.insert(shared, 1);
         assert_eq!(m.get("abc"), Some(&1));
