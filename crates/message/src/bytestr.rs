@@ -60,7 +60,7 @@ impl ByteString {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn inline(s: &str) -> Option<Self> {
         let n = s.len();
         if n > INLINE {
@@ -116,7 +116,7 @@ impl ByteString {
 
     /// `subset`, which must lie inside `self`, without copying a long one.
     /// A string that does not lie inside `self` is copied.
-    #[inline]
+    #[inline(always)]
     pub fn slice_ref(&self, subset: &str) -> Self {
         if let Some(s) = Self::inline(subset) {
             return s;

@@ -67,9 +67,10 @@ macro_rules! header_names {
     (@compact) => { None };
 }
 
-/// Case-insensitive comparison of a token with a canonical header name
-/// (letters and `-`): OR-ing 0x20 folds case; `-` is unchanged by it, and
-/// no other token byte folds onto a letter or `-`.
+/// Case-insensitive comparison of a name with a canonical header name
+/// (letters and `-`): where the canonical byte is a letter (bit 0x40 set)
+/// the two bytes may differ in the case bit 0x20 only; where it is `-` they
+/// must be equal. No other byte passes for a letter or `-`.
 #[inline]
 fn same_name(a: &[u8], canon: &[u8]) -> bool {
     if a.len() != canon.len() {
@@ -77,7 +78,8 @@ fn same_name(a: &[u8], canon: &[u8]) -> bool {
     }
     let mut diff = 0u8;
     for i in 0..a.len() {
-        diff |= (a[i] | 0x20) ^ (canon[i] | 0x20);
+        let case_bit = (canon[i] & 0x40) >> 1;
+        diff |= (a[i] ^ canon[i]) & !case_bit;
     }
     diff == 0
 }
@@ -746,6 +748,60 @@ impl fmt::Display for Header {
 #[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Headers(pub Vec<Header>);
 
+/// Header vectors kept for reuse on this thread: a parsed message's vector
+/// (16 slots at first, about 4 KB) is larger than what the system allocator
+/// caches per thread, so allocating and freeing one per message costs more
+/// than the parse of several headers. A dropped message's vector (emptied)
+/// goes back here, at most [`POOL_MAX`] of them, and the next parse takes it.
+mod pool {
+    use std::cell::RefCell;
+
+    use super::Header;
+
+    /// Vectors kept per thread (at most about 8 x 64 x 248 bytes).
+    pub(super) const POOL_MAX: usize = 8;
+    /// Capacity a parse starts with.
+    pub(super) const START: usize = 16;
+    /// Vectors that grew past this are not kept.
+    const KEEP_MAX: usize = 64;
+
+    thread_local! {
+        static POOL: RefCell<Vec<Vec<Header>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// An empty vector with room for at least [`START`] headers.
+    pub(super) fn take() -> Vec<Header> {
+        POOL.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(START))
+    }
+
+    /// Empties `v` and keeps it when the pool has room.
+    pub(super) fn give(v: &mut Vec<Header>) {
+        if !(START..=KEEP_MAX).contains(&v.capacity()) {
+            return;
+        }
+        // Dropped before the pool is borrowed: a header's drop never reaches
+        // the pool, but this keeps the borrow short anyway.
+        v.clear();
+        let v = std::mem::take(v);
+        let _ = POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut()
+                && p.len() < POOL_MAX
+            {
+                p.push(v);
+            }
+        });
+    }
+}
+
+impl Drop for Headers {
+    fn drop(&mut self) {
+        pool::give(&mut self.0);
+    }
+}
+
 macro_rules! first {
     ($self:ident, $pat:ident) => {
         $self.0.iter().find_map(|h| match h {
@@ -759,6 +815,11 @@ impl Headers {
     /// No headers.
     pub const fn new() -> Self {
         Headers(Vec::new())
+    }
+    /// No headers, with room for the headers of a typical message (a vector
+    /// reused from a dropped message when there is one).
+    pub fn with_room() -> Self {
+        Headers(pool::take())
     }
     /// Appends a header.
     pub fn push(&mut self, h: Header) {
@@ -902,8 +963,20 @@ fn nom_pos<'a>(e: nom::Err<nom::error::Error<&'a str>>, fallback: &'a str) -> &'
     }
 }
 
+#[inline]
 fn skip_ws(s: &str) -> &str {
-    s.trim_start_matches(is_ws)
+    crate::text::trim_ws_start(s)
+}
+
+/// `s` without trailing spaces and tabs.
+#[inline]
+fn trim_ws_end(s: &str) -> &str {
+    let b = s.as_bytes();
+    let mut j = b.len();
+    while j > 0 && (b[j - 1] == b' ' || b[j - 1] == b'\t') {
+        j -= 1;
+    }
+    &s[..j]
 }
 
 fn expect_end(s: &str) -> Result<(), &str> {
@@ -993,7 +1066,7 @@ fn name_addr<'a>(
             t = skip_ws(r);
         }
         if t.starts_with('<') {
-            let name = s[..s.len() - t.len()].trim_end_matches(is_ws);
+            let name = trim_ws_end(&s[..s.len() - t.len()]);
             (if name.is_empty() { None } else { Some(sub(src, name)) }, t)
         } else {
             if !addr_spec {
@@ -1119,24 +1192,20 @@ fn auths<'a>(src: &ByteString, s: &'a str) -> Result<Vec<Auth>, &'a str> {
 }
 
 fn call_id(s: &str) -> Result<&str, &str> {
-    let v = s.trim_matches(is_ws);
+    let v = trim_ws_end(skip_ws(s));
     // word ["@" word]: one '@' at most, neither side empty.
-    let b = v.as_bytes();
-    let mut at = None;
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'@' {
-            if at.is_some() {
-                return Err(s);
-            }
-            at = Some(i);
-        } else if crate::text::CLASS[c as usize] & crate::text::WORD == 0 {
-            return Err(s);
-        }
+    use crate::text::{WORD, run_of};
+    let first = run_of(v, WORD);
+    if first == 0 {
+        return Err(s);
     }
-    match at {
-        _ if b.is_empty() => Err(s),
-        Some(i) if i == 0 || i + 1 == b.len() => Err(s),
-        _ => Ok(v),
+    if first == v.len() {
+        return Ok(v);
+    }
+    let rest = &v[first..];
+    match rest.strip_prefix('@') {
+        Some(host) if !host.is_empty() && run_of(host, WORD) == host.len() => Ok(v),
+        _ => Err(s),
     }
 }
 
@@ -1428,5 +1497,25 @@ mod lookup_tests {
         for other in ["X-Foo", "Vía", "Fron", "", "Contacts", "Call-IDx", "a"] {
             assert_eq!(HeaderName::lookup(other), None, "{other}");
         }
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::HeaderName;
+
+    #[test]
+    fn lookup_folds_case_but_nothing_else() {
+        assert_eq!(HeaderName::lookup("call-id"), Some(HeaderName::CallId));
+        assert_eq!(HeaderName::lookup("CALL-ID"), Some(HeaderName::CallId));
+        assert_eq!(HeaderName::lookup("I"), Some(HeaderName::CallId));
+        // CR differs from '-' only in the case bit: it must not match.
+        assert_eq!(HeaderName::lookup("Call\rID"), None);
+        assert_eq!(HeaderName::lookup("Call_ID"), None);
+        assert_eq!(HeaderName::lookup("Call\u{d}ID"), None);
+        assert_eq!(HeaderName::lookup("Max-Forwards"), Some(HeaderName::MaxForwards));
+        assert_eq!(HeaderName::lookup("Max\rForwards"), None);
+        assert_eq!(HeaderName::lookup("Via"), Some(HeaderName::Via));
+        assert_eq!(HeaderName::lookup("V\x09a"), None);
     }
 }

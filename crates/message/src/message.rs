@@ -609,20 +609,22 @@ fn parse_lines(
         }
         let text = &hs[line_start..line_end];
         let off = lead + line_start;
-        // Name: a token, optional white space, then the colon.
+        // Name: a token, optional white space, then the colon. The colon is
+        // found first; a name that is not a known one is then checked to
+        // be a token (a known one matched a token exactly).
         let tb = text.as_bytes();
-        let mut n = 0;
-        while n < tb.len() && is_token_byte(tb[n]) {
-            n += 1;
-        }
-        let mut colon = n;
-        while colon < tb.len() && matches!(tb[colon], b' ' | b'\t') {
-            colon += 1;
-        }
-        if n == 0 || tb.get(colon) != Some(&b':') {
+        let Some(colon) = find_colon(tb) else {
             return Err(ParseError::new(ErrorKind::InvalidHeaderName, off));
+        };
+        let mut n = colon;
+        while n > 0 && matches!(tb[n - 1], b' ' | b'\t') {
+            n -= 1;
         }
         let name = &text[..n];
+        let known = HeaderName::lookup(name);
+        if known.is_none() && (n == 0 || !tb[..n].iter().all(|&c| is_token_byte(c))) {
+            return Err(ParseError::new(ErrorKind::InvalidHeaderName, off));
+        }
         let value_raw = trim_lws(&text[colon + 1..]);
         let value_off = off + (value_raw.as_ptr() as usize - text.as_ptr() as usize);
         // Typed values are parsed straight from the header section; only
@@ -633,7 +635,7 @@ fn parse_lines(
             None => (head, value_raw),
         };
         let value = || sub(vsrc, vstr);
-        match HeaderName::lookup(name) {
+        match known {
             Some(hn) => {
                 if let Err(at) = parse_value(hn, vsrc, vstr, headers) {
                     let e = ParseError::in_header(
@@ -675,7 +677,7 @@ fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<
             version,
             status,
             reason: sub(head, reason),
-            headers: Headers(Vec::with_capacity(16)),
+            headers: Headers::with_room(),
             body: Bytes::new(),
         }))
     } else {
@@ -706,10 +708,32 @@ fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<
             method: Method::from_src(head, m),
             uri,
             version,
-            headers: Headers(Vec::with_capacity(16)),
+            headers: Headers::with_room(),
             body: Bytes::new(),
         }))
     }
+}
+
+/// Position of the first `:` in `b`, eight bytes at a time.
+#[inline]
+fn find_colon(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        // Bytes equal to ':' become zero; the lowest zero byte sets the
+        // lowest high bit (bits above a zero byte may be false hits, never
+        // below it).
+        let x = u64::from_le_bytes(w) ^ (LO * u64::from(b':'));
+        let z = x.wrapping_sub(LO) & !x & HI;
+        if z != 0 {
+            return Some(i + (z.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| c == b':').map(|p| i + p)
 }
 
 /// Replaces each CRLF/LF followed by white space with a single space.

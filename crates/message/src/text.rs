@@ -123,7 +123,11 @@ pub(crate) fn sub(src: &ByteString, s: &str) -> ByteString {
 #[inline]
 pub(crate) fn trim_ws_start(s: &str) -> &str {
     let b = s.as_bytes();
-    let mut i = 0;
+    // Usually there is none: answer that without slicing.
+    if !matches!(b.first(), Some(b' ' | b'\t')) {
+        return s;
+    }
+    let mut i = 1;
     while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
         i += 1;
     }
@@ -258,8 +262,29 @@ pub(crate) fn write_quoted(out: &mut Vec<u8>, s: &str) {
 /// ASCII case-insensitive comparison.
 #[inline]
 pub(crate) fn eq_ic(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    // Short names and tokens: a table-driven loop beats the library's
+    // general case-insensitive comparison.
+    let mut diff = 0u8;
+    for i in 0..a.len() {
+        diff |= LOWER[usize::from(a[i])] ^ LOWER[usize::from(b[i])];
+    }
+    diff == 0
 }
+
+/// ASCII lower-casing as a table.
+pub(crate) static LOWER: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (i as u8).to_ascii_lowercase();
+        i += 1;
+    }
+    t
+};
 
 /// Decodes %-escapes (invalid escapes are kept as they are).
 pub(crate) fn percent_decode(s: &str) -> std::borrow::Cow<'_, [u8]> {

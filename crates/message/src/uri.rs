@@ -182,32 +182,54 @@ fn parse_host_str(s: &str, bare_v6: bool) -> Result<HostRef<'_>, ErrorKind> {
 /// single dots (the caller has checked that only digits and dots occur and
 /// that no label is empty except perhaps the last).
 fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
+    // Four groups of one to three digits, each at most 255, separated by
+    // single dots, nothing after the fourth.
     let mut o = [0u8; 4];
-    let mut n = 0;
-    let mut v = 0u32;
-    let mut digits = 0;
-    for &c in b {
-        if c == b'.' {
-            if n == 3 || digits == 0 {
+    let mut i = 0;
+    for (k, octet) in o.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
                 return None;
             }
-            o[n] = u8::try_from(v).ok()?;
-            n += 1;
-            v = 0;
-            digits = 0;
-        } else {
-            if digits == 3 {
-                return None;
-            }
-            v = v * 10 + u32::from(c - b'0');
-            digits += 1;
+            i += 1;
         }
+        let start = i;
+        let mut v = 0u32;
+        while i < b.len() && i - start < 3 && b[i].is_ascii_digit() {
+            v = v * 10 + u32::from(b[i] - b'0');
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        *octet = u8::try_from(v).ok()?;
     }
-    if n != 3 || digits == 0 {
-        return None;
+    if i == b.len() { Some(Ipv4Addr::from(o)) } else { None }
+}
+
+/// Whether a host name has two dots in a row, eight bytes at a time
+/// (windows overlapping by one byte, so pairs across them are seen).
+#[inline]
+fn has_empty_label(h: &[u8]) -> bool {
+    const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let dots = |w: u64| {
+        // The high bit of each byte that is '.', exactly.
+        let x = w ^ 0x2e2e_2e2e_2e2e_2e2e;
+        !(((x & LO7) + LO7) | x) & HI
+    };
+    let mut i = 0;
+    while let Some(chunk) = h.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let d = dots(u64::from_le_bytes(w));
+        if d & (d >> 8) != 0 {
+            return true;
+        }
+        i += 7;
     }
-    o[3] = u8::try_from(v).ok()?;
-    Some(Ipv4Addr::from(o))
+    let tail = &h[i..];
+    tail.iter().zip(tail.iter().skip(1)).any(|(&a, &b)| a == b'.' && b == b'.')
 }
 
 /// Parses a host with an optional `:port` (a Via sent-by or URI hostport).
@@ -233,7 +255,7 @@ pub(crate) fn parse_hostport<'a>(
             return Err(ErrorKind::InvalidUri);
         }
         let numeric = h[0].is_ascii_digit() && h.iter().all(|&c| c == b'.' || c.is_ascii_digit());
-        if !numeric && (h[0] == b'.' || h.windows(2).any(|w| w[0] == b'.' && w[1] == b'.')) {
+        if !numeric && (h[0] == b'.' || has_empty_label(h)) {
             return Err(ErrorKind::InvalidUri);
         }
         let text = &s[..i];
@@ -643,6 +665,48 @@ fn parse_sip_uri(src: &ByteString, s: &str, secure: bool, full: bool) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_labels_are_found_at_every_position() {
+        // Every place a ".." can sit relative to the eight-byte windows.
+        for len in 2..40 {
+            for at in 0..len - 1 {
+                let mut h = vec![b'a'; len];
+                h[at] = b'.';
+                h[at + 1] = b'.';
+                assert!(has_empty_label(&h), "{}", String::from_utf8_lossy(&h));
+                if at > 0 && at + 2 < len {
+                    let host = String::from_utf8(h.clone()).unwrap();
+                    assert!(Uri::parse(&format!("sip:{host}")).is_err(), "{host}");
+                }
+                h[at + 1] = b'a';
+                assert!(!has_empty_label(&h), "{}", String::from_utf8_lossy(&h));
+            }
+        }
+        assert!(Uri::parse("sip:a.b.c.d.e.f.g.h.example.com").is_ok());
+        assert!(Uri::parse("sip:.example.com").is_err());
+    }
+
+    #[test]
+    fn dotted_quads() {
+        assert_eq!(dotted_quad(b"192.0.2.10"), Some(Ipv4Addr::new(192, 0, 2, 10)));
+        assert_eq!(dotted_quad(b"0.0.0.0"), Some(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(dotted_quad(b"255.255.255.255"), Some(Ipv4Addr::BROADCAST));
+        for bad in [
+            "256.0.0.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.",
+            ".1.2.3",
+            "1.2.3.4.",
+            "0001.2.3.4",
+            "1.2.3.1000",
+            "",
+        ] {
+            assert_eq!(dotted_quad(bad.as_bytes()), None, "{bad}");
+        }
+    }
 
     fn sip(s: &str) -> SipUri {
         match Uri::parse(s).unwrap() {
