@@ -38,6 +38,16 @@ enum Repr {
 pub struct ByteString(Repr);
 
 impl ByteString {
+    /// A copy that keeps no other buffer alive: a short string is inline
+    /// anyway, a long one is copied out of the buffer it shares (a received
+    /// datagram, say). For values kept long after the message they came in.
+    pub fn detached(&self) -> ByteString {
+        match &self.0 {
+            Repr::Inline { .. } => self.clone(),
+            Repr::Shared(b) => ByteString(Repr::Shared(Bytes::copy_from_slice(b))),
+        }
+    }
+
     /// The empty string.
     pub const fn new() -> Self {
         ByteString(Repr::Inline { len: 0, buf: [0; INLINE] })
@@ -344,6 +354,11 @@ mod tests {
         let short = src.slice_ref(&src[44..]);
         assert!(matches!(short.0, Repr::Inline { .. }));
         assert_eq!(short, "1928");
+        // Detached: the long one no longer shares the source, the short one is as it was.
+        let d = long.detached();
+        assert_eq!(d, long);
+        assert_ne!(d.as_ptr(), src.as_ptr());
+        assert_eq!(short.detached(), "1928");
         // Not inside the source: copied.
         let other = String::from("x").repeat(40);
         let copied = src.slice_ref(&other);

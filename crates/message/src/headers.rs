@@ -249,6 +249,16 @@ pub struct NameAddr {
 }
 
 impl NameAddr {
+    /// A copy whose strings keep no received buffer alive (see
+    /// [`ByteString::detached`]): for an address kept long after its message.
+    pub fn detached(&self) -> NameAddr {
+        NameAddr {
+            display: self.display.as_ref().map(ByteString::detached),
+            uri: self.uri.detached(),
+            params: self.params.detached(),
+        }
+    }
+
     /// A name-addr with no display name and no parameters.
     pub fn new(uri: Uri) -> Self {
         NameAddr { display: None, uri, params: Params::new() }

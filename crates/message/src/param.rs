@@ -41,6 +41,16 @@ impl Param {
 pub struct Params(pub Vec<Param>);
 
 impl Params {
+    /// A copy whose strings keep no received buffer alive (see [`ByteString::detached`]).
+    pub fn detached(&self) -> Params {
+        Params(
+            self.0
+                .iter()
+                .map(|p| Param { name: p.name.detached(), value: p.value.as_ref().map(ByteString::detached) })
+                .collect(),
+        )
+    }
+
     /// No parameters.
     pub const fn new() -> Self {
         Params(Vec::new())

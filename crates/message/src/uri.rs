@@ -55,6 +55,14 @@ impl std::hash::Hash for Host {
 }
 
 impl Host {
+    /// A copy whose name keeps no received buffer alive (see [`ByteString::detached`]).
+    pub fn detached(&self) -> Host {
+        match self {
+            Host::Domain(d) => Host::Domain(d.detached()),
+            other => other.clone(),
+        }
+    }
+
     /// Parses a host: `[v6]`, dotted IPv4, or a host name. With `bare_v6`,
     /// an IPv6 address without brackets is accepted too (Via `received`).
     pub fn parse(s: &str) -> Result<Host, ErrorKind> {
@@ -469,6 +477,24 @@ pub enum Uri {
 }
 
 impl Uri {
+    /// A copy whose strings keep no received buffer alive (see
+    /// [`ByteString::detached`]): for a URI kept long after its message.
+    pub fn detached(&self) -> Uri {
+        match self {
+            Uri::Sip(u) => Uri::Sip(SipUri {
+                secure: u.secure,
+                user: u.user.as_ref().map(ByteString::detached),
+                password: u.password.as_ref().map(ByteString::detached),
+                host: u.host.detached(),
+                port: u.port,
+                params: u.params.detached(),
+                headers: u.headers.detached(),
+            }),
+            Uri::Tel(t) => Uri::Tel(TelUri { number: t.number.detached(), params: t.params.detached() }),
+            Uri::Other(s) => Uri::Other(s.detached()),
+        }
+    }
+
     /// Parses a full URI (with parameters and headers).
     pub fn parse(s: &str) -> Result<Uri, ParseError> {
         let src = ByteString::from(s);

@@ -3,7 +3,7 @@
 //! handle; requests are routed from its remote target and route set.
 
 use sipact_message::ByteString;
-use sipact_message::{CSeq, Header, Method, NameAddr, Param, Request, Response, Uri};
+use sipact_message::{CSeq, Header, Method, NameAddr, Request, Response, Uri};
 
 /// Identifies a dialog from this side: Call-ID, local tag, remote tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,19 +72,6 @@ fn untagged(a: &NameAddr) -> NameAddr {
 }
 
 /// A copy of `a` in buffers of its own (see [`Dialog::detach`]).
-fn detached(a: &NameAddr) -> NameAddr {
-    let mut n = NameAddr::new(detached_uri(&a.uri));
-    n.display = a.display.as_deref().map(ByteString::from);
-    for p in a.params.iter() {
-        n.params.push(Param { name: ByteString::from(&*p.name), value: p.value.as_deref().map(ByteString::from) });
-    }
-    n
-}
-
-fn detached_uri(u: &Uri) -> Uri {
-    Uri::parse(&u.to_string()).unwrap_or_else(|_| u.clone())
-}
-
 impl Dialog {
     /// Another dialog created by the same INVITE (forking, §13.2.2.4): our
     /// side as in `self`, the peer's from `resp` (To tag, Contact,
@@ -118,13 +105,13 @@ impl Dialog {
     /// message, so a long-lived dialog would otherwise keep whole
     /// datagrams alive.
     pub fn detach(&mut self) {
-        self.id.call_id = ByteString::from(&*self.id.call_id);
-        self.id.local_tag = ByteString::from(&*self.id.local_tag);
-        self.id.remote_tag = ByteString::from(&*self.id.remote_tag);
-        self.local = detached(&self.local);
-        self.remote = detached(&self.remote);
-        self.remote_target = detached_uri(&self.remote_target);
-        self.route_set = self.route_set.iter().map(detached).collect();
+        self.id.call_id = self.id.call_id.detached();
+        self.id.local_tag = self.id.local_tag.detached();
+        self.id.remote_tag = self.id.remote_tag.detached();
+        self.local = self.local.detached();
+        self.remote = self.remote.detached();
+        self.remote_target = self.remote_target.detached();
+        self.route_set = self.route_set.iter().map(NameAddr::detached).collect();
     }
     /// The UAC side, from our request and a 1xx (with To tag) or 2xx response
     /// (§12.1.2): route set from Record-Route reversed, remote target from Contact.
