@@ -4,8 +4,11 @@
 //! headers, SIP/SIPS/tel URIs, a canonical printer, and stream framing for
 //! TCP, TLS and WebSocket. Sans-IO: no sockets, no clock, no runtime.
 //!
-//! Parsing is zero-copy where it can be: every string in a parsed message
-//! shares the input buffer ([`bytes::Bytes`] underneath).
+//! Strings in a parsed message are [`ByteString`]s: short ones (up to 23
+//! bytes: tags, branches, parameter names and values, user parts, most host
+//! names) are held inline, so parsing, cloning and dropping them costs no
+//! allocation and no reference count; longer ones share the input buffer
+//! ([`bytes::Bytes`] underneath) without copying.
 //!
 //! ```
 //! use sipact_message::{SipMessage, Method};

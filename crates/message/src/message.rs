@@ -158,9 +158,10 @@ pub fn default_reason(status: u16) -> &'static str {
 }
 
 impl Request {
-    /// A request with no headers and no body.
+    /// A request with no headers and no body (room for the headers of a
+    /// typical request is reserved, see [`Headers::with_room`]).
     pub fn new(method: Method, uri: Uri) -> Self {
-        Request { method, uri, version: Version::SIP_2_0, headers: Headers::new(), body: Bytes::new() }
+        Request { method, uri, version: Version::SIP_2_0, headers: Headers::with_room(), body: Bytes::new() }
     }
 
     /// Prints the request (see [`SipMessage::write`]).
@@ -183,13 +184,14 @@ impl Request {
 }
 
 impl Response {
-    /// A response with the default reason phrase, no headers and no body.
+    /// A response with the default reason phrase, no headers and no body
+    /// (room for the headers of a typical response is reserved).
     pub fn new(status: u16) -> Self {
         Response {
             version: Version::SIP_2_0,
             status,
             reason: ByteString::from_static(default_reason(status)),
-            headers: Headers::new(),
+            headers: Headers::with_room(),
             body: Bytes::new(),
         }
     }
