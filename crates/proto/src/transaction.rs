@@ -130,7 +130,7 @@ pub enum TxState {
 
 /// Identifies a transaction: branch, method (ACK counted as INVITE) and, on
 /// the server side, the top Via sent-by (§17.2.3).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxKey {
     /// Client or server.
     pub role: Role,
@@ -140,6 +140,15 @@ pub struct TxKey {
     pub method: Method,
     /// Server side: the sent-by of the top Via.
     pub sent_by: ByteString,
+}
+
+// Hashes the branch only: it is random and (RFC 3261 §8.1.1.7) unique per
+// transaction, so the other fields add cost and no spread; equality still
+// compares them all.
+impl std::hash::Hash for TxKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.branch.hash(state);
+    }
 }
 
 /// Bytes to send, and where.
