@@ -1385,7 +1385,7 @@ impl InviteSession {
         let reliable = self.config.rel100 != Rel100::Unsupported
             && (h.requires("100rel")
                 || (h.supports("100rel") && (reliable_wanted || self.config.rel100 == Rel100::Required)));
-        let mut resp = self.respond(&self.invite.clone(), status);
+        let mut resp = self.respond(&self.invite, status);
         self.with_contact(&mut resp.headers);
         // RFC 3262 §5 / RFC 3261 §13.2.1: an INVITE without an offer gets
         // ours in the first reliable non-failure response.
@@ -1614,7 +1614,7 @@ impl InviteSession {
             return;
         }
         if let Some(key) = self.invite_key.clone() {
-            let resp = self.respond(&self.invite.clone(), 487);
+            let resp = self.respond(&self.invite, 487);
             self.out.push_back(Out::Response { key, response: resp });
         }
         self.events.push_back(SessionEvent::Cancel);
@@ -1638,7 +1638,7 @@ impl InviteSession {
                 if self.state == SessionState::Incoming {
                     // BYE before our final answer (RFC 3261 §15.1.2): 487 the INVITE.
                     if let Some(k) = self.invite_key.clone() {
-                        let resp = self.respond(&self.invite.clone(), 487);
+                        let resp = self.respond(&self.invite, 487);
                         self.out.push_back(Out::Response { key: k, response: resp });
                     }
                 }
@@ -2251,7 +2251,7 @@ impl InviteSession {
                     // RFC 3262 §3: no PRACK in 64*T1 → reject the INVITE with 5xx.
                     if self.state == SessionState::Incoming {
                         if let Some(k) = self.invite_key.clone() {
-                            let resp = self.respond(&self.invite.clone(), 504);
+                            let resp = self.respond(&self.invite, 504);
                             self.out.push_back(Out::Response { key: k, response: resp });
                         }
                         self.events.push_back(SessionEvent::Failed { response: None, cause: Cause::NoPrack });
