@@ -262,16 +262,18 @@ pub(crate) fn parse_hostport<'a>(
         if i == 0 || h[0] == b'-' {
             return Err(ErrorKind::InvalidUri);
         }
-        let numeric = h[0].is_ascii_digit() && h.iter().all(|&c| c == b'.' || c.is_ascii_digit());
-        if !numeric && (h[0] == b'.' || has_empty_label(h)) {
-            return Err(ErrorKind::InvalidUri);
-        }
-        let text = &s[..i];
-        let host = if numeric {
-            // Digits and dots: a dotted quad, or nothing.
-            Host::Ipv4(dotted_quad(&b[..i]).ok_or(ErrorKind::InvalidUri)?)
-        } else {
-            Host::Domain(sub(src, text))
+        // A dotted quad is tried first when the host starts with a digit;
+        // digits and dots that are not one are an error, not a name.
+        let quad = if h[0].is_ascii_digit() { dotted_quad(h) } else { None };
+        let host = match quad {
+            Some(a) => Host::Ipv4(a),
+            None => {
+                let numeric = h[0].is_ascii_digit() && h.iter().all(|&c| c == b'.' || c.is_ascii_digit());
+                if numeric || h[0] == b'.' || has_empty_label(h) {
+                    return Err(ErrorKind::InvalidUri);
+                }
+                Host::Domain(sub(src, &s[..i]))
+            }
         };
         (host, &s[i..])
     };
