@@ -1204,7 +1204,7 @@ fn auths<'a>(src: &ByteString, s: &'a str) -> Result<Vec<Auth>, &'a str> {
 fn call_id(s: &str) -> Result<&str, &str> {
     let v = trim_ws_end(skip_ws(s));
     // word ["@" word]: one '@' at most, neither side empty.
-    use crate::text::{WORD, run_of};
+    use crate::text::{WORD, long_run_of as run_of};
     let first = run_of(v, WORD);
     if first == 0 {
         return Err(s);
