@@ -73,13 +73,26 @@ impl Host {
         match self {
             Host::Domain(d) => out.extend_from_slice(d.as_bytes()),
             Host::Ipv4(a) => {
-                let o = a.octets();
-                for (i, x) in o.iter().enumerate() {
+                // Into a small buffer first: one copy instead of one per octet and dot.
+                let mut buf = [0u8; 15];
+                let mut n = 0;
+                for (i, &x) in a.octets().iter().enumerate() {
                     if i > 0 {
-                        out.push(b'.');
+                        buf[n] = b'.';
+                        n += 1;
                     }
-                    crate::text::write_u32(out, u32::from(*x));
+                    if x >= 100 {
+                        buf[n] = b'0' + x / 100;
+                        n += 1;
+                    }
+                    if x >= 10 {
+                        buf[n] = b'0' + (x / 10) % 10;
+                        n += 1;
+                    }
+                    buf[n] = b'0' + x % 10;
+                    n += 1;
                 }
+                out.extend_from_slice(&buf[..n]);
             }
             Host::Ipv6(a) => {
                 use std::io::Write;
@@ -713,6 +726,15 @@ mod tests {
         }
         assert!(Uri::parse("sip:a.b.c.d.e.f.g.h.example.com").is_ok());
         assert!(Uri::parse("sip:.example.com").is_err());
+    }
+
+    #[test]
+    fn ipv4_hosts_print_as_dotted_quads() {
+        for a in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "192.0.2.10", "1.20.199.250"] {
+            let mut out = Vec::new();
+            Host::Ipv4(a.parse().unwrap()).write(&mut out);
+            assert_eq!(out, a.as_bytes());
+        }
     }
 
     #[test]
