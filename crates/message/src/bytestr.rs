@@ -16,8 +16,9 @@ use std::{borrow::Borrow, cmp::Ordering, fmt, hash, ops::Deref};
 
 use bytes::Bytes;
 
-/// Longest string held inline (31 of the 32 bytes, minus the length and
-/// the variant's tag, are usable).
+/// Longest string held inline. The inline form has to leave alone the
+/// eight bytes where `Bytes` keeps the (never null) pointer that tells the
+/// two forms apart, which leaves 24 of the 32: a length and 23 bytes.
 const INLINE: usize = 23;
 
 #[derive(Clone)]
