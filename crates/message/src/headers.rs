@@ -1,6 +1,7 @@
 //! Typed headers, the header collection, and per-header value grammar.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::ByteString;
 
@@ -753,18 +754,24 @@ impl fmt::Display for Header {
 }
 
 /// The headers of a message, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(transparent))]
-pub struct Headers(pub Vec<Header>);
+///
+/// The vector is shared between clones and copied on the first change
+/// (`Arc::make_mut`): a session keeps the INVITE it sent, a transaction the
+/// response it answered with, and an event hands the same message to the
+/// application, all without copying a header. A message with no headers
+/// holds no vector at all.
+#[derive(Clone, Default)]
+pub struct Headers(Option<Arc<Vec<Header>>>);
 
 /// Header vectors kept for reuse on this thread: a parsed message's vector
 /// (16 slots at first, about 4 KB) is larger than what the system allocator
 /// caches per thread, so allocating and freeing one per message costs more
-/// than the parse of several headers. A dropped message's vector (emptied)
-/// goes back here, at most [`POOL_MAX`] of them, and the next parse takes it.
+/// than the parse of several headers. A dropped message's vector (emptied,
+/// still inside its `Arc`) goes back here when no clone shares it, at most
+/// [`POOL_MAX`] of them, and the next parse takes it.
 mod pool {
     use std::cell::RefCell;
+    use std::sync::Arc;
 
     use super::Header;
 
@@ -776,31 +783,32 @@ mod pool {
     const KEEP_MAX: usize = 64;
 
     thread_local! {
-        static POOL: RefCell<Vec<Vec<Header>>> = const { RefCell::new(Vec::new()) };
+        static POOL: RefCell<Vec<Arc<Vec<Header>>>> = const { RefCell::new(Vec::new()) };
     }
 
-    /// An empty vector with room for at least [`START`] headers.
-    pub(super) fn take() -> Vec<Header> {
+    /// An unshared, empty vector with room for at least [`START`] headers.
+    pub(super) fn take() -> Arc<Vec<Header>> {
         POOL.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
             .ok()
             .flatten()
-            .unwrap_or_else(|| Vec::with_capacity(START))
+            .unwrap_or_else(|| Arc::new(Vec::with_capacity(START)))
     }
 
-    /// Empties `v` and keeps it when the pool has room.
-    pub(super) fn give(v: &mut Vec<Header>) {
+    /// Empties `a` and keeps it when no clone shares it and the pool has
+    /// room; otherwise only drops this reference.
+    pub(super) fn give(mut a: Arc<Vec<Header>>) {
+        let Some(v) = Arc::get_mut(&mut a) else { return };
         if !(START..=KEEP_MAX).contains(&v.capacity()) {
             return;
         }
         // Dropped before the pool is borrowed: a header's drop never reaches
         // the pool, but this keeps the borrow short anyway.
         v.clear();
-        let v = std::mem::take(v);
         let _ = POOL.try_with(|p| {
             if let Ok(mut p) = p.try_borrow_mut()
                 && p.len() < POOL_MAX
             {
-                p.push(v);
+                p.push(a);
             }
         });
     }
@@ -808,13 +816,42 @@ mod pool {
 
 impl Drop for Headers {
     fn drop(&mut self) {
-        pool::give(&mut self.0);
+        if let Some(a) = self.0.take() {
+            pool::give(a);
+        }
+    }
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Headers {}
+
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Headers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(s)
+    }
+}
+
+impl From<Vec<Header>> for Headers {
+    fn from(v: Vec<Header>) -> Self {
+        Headers::from_vec(v)
     }
 }
 
 macro_rules! first {
     ($self:ident, $pat:ident) => {
-        $self.0.iter().find_map(|h| match h {
+        $self.as_slice().iter().find_map(|h| match h {
             Header::$pat(v) => Some(v),
             _ => None,
         })
@@ -824,40 +861,62 @@ macro_rules! first {
 impl Headers {
     /// No headers.
     pub const fn new() -> Self {
-        Headers(Vec::new())
+        Headers(None)
     }
     /// No headers, with room for the headers of a typical message (a vector
     /// reused from a dropped message when there is one).
     pub fn with_room() -> Self {
-        Headers(pool::take())
+        Headers(Some(pool::take()))
+    }
+    /// These headers, in order (unshared until cloned).
+    pub fn from_vec(v: Vec<Header>) -> Self {
+        Headers(Some(Arc::new(v)))
+    }
+    /// The headers, in order.
+    pub fn as_slice(&self) -> &[Header] {
+        match &self.0 {
+            Some(a) => a,
+            None => &[],
+        }
+    }
+    /// The vector itself, to change in place; copied first when a clone
+    /// of this message still shares it.
+    pub fn as_mut_vec(&mut self) -> &mut Vec<Header> {
+        Arc::make_mut(self.0.get_or_insert_with(pool::take))
+    }
+    /// Whether `other` shares this vector (a clone not changed since).
+    pub fn shares(&self, other: &Headers) -> bool {
+        matches!((&self.0, &other.0), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
     }
     /// Appends a header.
     pub fn push(&mut self, h: Header) {
-        self.0.push(h);
+        self.as_mut_vec().push(h);
     }
     /// Inserts a header at the front (a new top Via, for instance).
     pub fn push_front(&mut self, h: Header) {
-        self.0.insert(0, h);
+        self.as_mut_vec().insert(0, h);
     }
     /// Iterates in order.
     pub fn iter(&self) -> std::slice::Iter<'_, Header> {
-        self.0.iter()
+        self.as_slice().iter()
     }
     /// Number of header values.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_slice().len()
     }
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_slice().is_empty()
     }
     /// Removes every header named `name`.
     pub fn remove(&mut self, name: HeaderName) {
-        self.0.retain(|h| h.name() != Some(name));
+        if self.iter().any(|h| h.name() == Some(name)) {
+            self.as_mut_vec().retain(|h| h.name() != Some(name));
+        }
     }
     /// All Via values, top first.
     pub fn vias(&self) -> impl Iterator<Item = &Via> {
-        self.0.iter().filter_map(|h| match h {
+        self.iter().filter_map(|h| match h {
             Header::Via(v) => Some(v),
             _ => None,
         })
@@ -912,7 +971,7 @@ impl Headers {
     }
     /// All Contact values.
     pub fn contacts(&self) -> impl Iterator<Item = &Contact> {
-        self.0.iter().filter_map(|h| match h {
+        self.iter().filter_map(|h| match h {
             Header::Contact(v) => Some(v),
             _ => None,
         })
@@ -923,29 +982,29 @@ impl Headers {
     }
     /// Route values in order.
     pub fn routes(&self) -> impl Iterator<Item = &NameAddr> {
-        self.0.iter().filter_map(|h| match h {
+        self.iter().filter_map(|h| match h {
             Header::Route(v) => Some(v),
             _ => None,
         })
     }
     /// Record-Route values in order.
     pub fn record_routes(&self) -> impl Iterator<Item = &NameAddr> {
-        self.0.iter().filter_map(|h| match h {
+        self.iter().filter_map(|h| match h {
             Header::RecordRoute(v) => Some(v),
             _ => None,
         })
     }
     /// Whether an option tag appears in any Require header.
     pub fn requires(&self, tag: &str) -> bool {
-        self.0.iter().any(|h| matches!(h, Header::Require(l) if l.iter().any(|t| eq_ic(t, tag))))
+        self.iter().any(|h| matches!(h, Header::Require(l) if l.iter().any(|t| eq_ic(t, tag))))
     }
     /// Whether an option tag appears in any Supported header.
     pub fn supports(&self, tag: &str) -> bool {
-        self.0.iter().any(|h| matches!(h, Header::Supported(l) if l.iter().any(|t| eq_ic(t, tag))))
+        self.iter().any(|h| matches!(h, Header::Supported(l) if l.iter().any(|t| eq_ic(t, tag))))
     }
     /// Unknown headers named `name` (ASCII case-insensitive).
     pub fn other(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.0.iter().filter_map(move |h| match h {
+        self.iter().filter_map(move |h| match h {
             Header::Other(r) if eq_ic(&r.name, name) => Some(&*r.value),
             _ => None,
         })
@@ -956,7 +1015,7 @@ impl<'a> IntoIterator for &'a Headers {
     type Item = &'a Header;
     type IntoIter = std::slice::Iter<'a, Header>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.iter()
     }
 }
 

@@ -513,8 +513,8 @@ fn parse_message(
     let start_line = hs[..sl_end].strip_suffix('\r').unwrap_or(&hs[..sl_end]);
     let mut msg = parse_start_line(&head, start_line, lead).map_err(fail)?;
     let headers = match &mut msg {
-        SipMessage::Request(r) => &mut r.headers.0,
-        SipMessage::Response(r) => &mut r.headers.0,
+        SipMessage::Request(r) => r.headers.as_mut_vec(),
+        SipMessage::Response(r) => r.headers.as_mut_vec(),
     };
     let blank = parse_lines(&head, sl_end + 1, lead, limits, strict, errors, headers).map_err(fail)?;
     let body_start = match (known, blank) {

@@ -252,7 +252,7 @@ fn message() -> impl Strategy<Value = SipMessage> {
                 let mut headers: Vec<Header> = core;
                 headers.extend(extra.iter().cloned());
                 headers.push(Header::ContentLength(body.len() as u32));
-                let headers = Headers(headers);
+                let headers = Headers::from_vec(headers);
                 let body = Bytes::from(body.clone());
                 if is_req {
                     // RFC 3261 §19.1.1: no URI headers in a Request-URI.

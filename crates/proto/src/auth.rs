@@ -666,7 +666,7 @@ impl DigestClient {
         let uri = request.uri.to_string();
         let headers = self.credentials_headers(request.method.as_str(), &uri, &request.body, rng)?;
         let sessions = &self.sessions;
-        request.headers.0.retain(|h| {
+        request.headers.as_mut_vec().retain(|h| {
             let (proxy, auth) = match h {
                 Header::Authorization(a) => (false, a),
                 Header::ProxyAuthorization(a) => (true, a),

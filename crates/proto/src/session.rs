@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sipact_message::ByteString;
 use sipact_message::{
-    CSeq, DeltaParams, Header, MediaType, Method, NameAddr, Param, Params, RAck, Request, Response, TokenParams, Uri,
-    Via,
+    CSeq, DeltaParams, Header, Headers, MediaType, Method, NameAddr, Param, Params, RAck, Request, Response,
+    TokenParams, Uri, Via,
 };
 
 use crate::dialog::{Dialog, DialogId, DialogState};
@@ -1228,18 +1228,16 @@ impl InviteSession {
         self.early = Vec::new();
         self.rseq_in = Vec::new();
         self.last_rel1xx = None;
-        let uri = Uri::parse(&self.invite.uri.to_string()).unwrap_or_else(|_| self.invite.uri.clone());
-        let mut r = Request::new(self.invite.method.clone(), uri);
+        let mut kept = Vec::with_capacity(4);
         for h in self.invite.headers.iter() {
             match h {
-                Header::CallId(c) => r.headers.0.push(Header::CallId(ByteString::from(&**c))),
-                Header::CSeq(_) | Header::Authorization(_) | Header::ProxyAuthorization(_) => {
-                    r.headers.0.push(h.clone())
-                }
+                Header::CallId(c) => kept.push(Header::CallId(c.detached())),
+                Header::CSeq(_) | Header::Authorization(_) | Header::ProxyAuthorization(_) => kept.push(h.clone()),
                 _ => {}
             }
         }
-        r.headers.0.shrink_to_fit();
+        let mut r = Request::new(self.invite.method.clone(), self.invite.uri.detached());
+        r.headers = Headers::from_vec(kept);
         self.invite = r;
         if let Some(d) = self.dialog.as_mut() {
             d.detach();

@@ -34,7 +34,7 @@ pub fn response_for(req: &Request, status: u16, to_tag: Option<&str>) -> Respons
 /// `received` when the sent-by host is not the source address, or whenever
 /// `rport` is present; `rport` filled with the source port when requested.
 pub fn stamp_via(req: &mut Request, source: &Peer) {
-    let Some(Header::Via(via)) = req.headers.0.iter_mut().find(|h| matches!(h, Header::Via(_))) else {
+    let Some(Header::Via(via)) = req.headers.as_mut_vec().iter_mut().find(|h| matches!(h, Header::Via(_))) else {
         return;
     };
     let ip = source.addr.ip();
