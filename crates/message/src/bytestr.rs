@@ -49,6 +49,35 @@ impl ByteString {
         }
     }
 
+    /// An IP address as text, IPv6 without brackets (the form of a Via
+    /// `received` value); an IPv4 address needs no formatter and no heap.
+    pub fn from_ip(ip: std::net::IpAddr) -> ByteString {
+        match ip {
+            std::net::IpAddr::V4(a) => {
+                let mut buf = [0u8; 15];
+                let n = crate::uri::ipv4_digits(&a, &mut buf);
+                ByteString::inline_ascii(&buf[..n])
+            }
+            std::net::IpAddr::V6(a) => ByteString::from(a.to_string()),
+        }
+    }
+
+    /// A number in decimal, held inline.
+    pub fn from_u32(v: u32) -> ByteString {
+        let mut buf = [0u8; 10];
+        let i = crate::uri::decimal_digits(v, &mut buf);
+        ByteString::inline_ascii(&buf[i..])
+    }
+
+    /// Inline storage for at most [`INLINE`] ASCII bytes.
+    fn inline_ascii(b: &[u8]) -> ByteString {
+        debug_assert!(b.len() <= INLINE && b.is_ascii());
+        let mut buf = [0u8; INLINE];
+        let len = b.len().min(INLINE);
+        buf[..len].copy_from_slice(&b[..len]);
+        ByteString(Repr::Inline { len: len as u8, buf })
+    }
+
     /// The empty string.
     pub const fn new() -> Self {
         ByteString(Repr::Inline { len: 0, buf: [0; INLINE] })

@@ -183,6 +183,29 @@ pub struct Via {
 }
 
 impl Via {
+    /// The sent-by as text: host, and `:port` when there is one (the
+    /// server transaction key of RFC 3261 §17.2.3).
+    pub fn sent_by(&self) -> ByteString {
+        if let Host::Ipv4(a) = &self.host {
+            // "255.255.255.255:65535" fits the inline storage.
+            let mut buf = [0u8; 21];
+            let mut ip = [0u8; 15];
+            let mut n = crate::uri::ipv4_digits(a, &mut ip);
+            buf[..n].copy_from_slice(&ip[..n]);
+            if let Some(p) = self.port {
+                let mut d = [0u8; 10];
+                let i = crate::uri::decimal_digits(u32::from(p), &mut d);
+                buf[n] = b':';
+                buf[n + 1..n + 1 + d.len() - i].copy_from_slice(&d[i..]);
+                n += 1 + d.len() - i;
+            }
+            return ByteString::try_from(&buf[..n]).unwrap_or_default();
+        }
+        let mut v = Vec::with_capacity(48);
+        write_hostport(&mut v, &self.host, self.port);
+        ByteString::try_from(v).unwrap_or_default()
+    }
+
     /// A `SIP/2.0/<transport>` Via with a branch.
     pub fn new(transport: &str, host: Host, port: Option<u16>, branch: &str) -> Self {
         let mut params = Params::new();

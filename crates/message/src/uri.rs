@@ -75,23 +75,7 @@ impl Host {
             Host::Ipv4(a) => {
                 // Into a small buffer first: one copy instead of one per octet and dot.
                 let mut buf = [0u8; 15];
-                let mut n = 0;
-                for (i, &x) in a.octets().iter().enumerate() {
-                    if i > 0 {
-                        buf[n] = b'.';
-                        n += 1;
-                    }
-                    if x >= 100 {
-                        buf[n] = b'0' + x / 100;
-                        n += 1;
-                    }
-                    if x >= 10 {
-                        buf[n] = b'0' + (x / 10) % 10;
-                        n += 1;
-                    }
-                    buf[n] = b'0' + x % 10;
-                    n += 1;
-                }
+                let n = ipv4_digits(a, &mut buf);
                 out.extend_from_slice(&buf[..n]);
             }
             Host::Ipv6(a) => {
@@ -100,6 +84,41 @@ impl Host {
                 let _ = write!(out, "{a}");
                 out.push(b']');
             }
+        }
+    }
+}
+
+/// Writes `a` in dotted-quad form into `buf`; returns the length.
+pub(crate) fn ipv4_digits(a: &std::net::Ipv4Addr, buf: &mut [u8; 15]) -> usize {
+    let mut n = 0;
+    for (i, &x) in a.octets().iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if x >= 100 {
+            buf[n] = b'0' + x / 100;
+            n += 1;
+        }
+        if x >= 10 {
+            buf[n] = b'0' + (x / 10) % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + x % 10;
+        n += 1;
+    }
+    n
+}
+
+/// Writes `v` in decimal at the end of `buf`; returns where it starts.
+pub(crate) fn decimal_digits(mut v: u32, buf: &mut [u8; 10]) -> usize {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return i;
         }
     }
 }

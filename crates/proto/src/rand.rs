@@ -14,20 +14,39 @@ pub trait Rng {
 
     /// `len` characters from `[0-9a-z]`, for tags, branches and Call-IDs.
     fn token(&mut self, len: usize) -> String {
+        let mut s = String::with_capacity(len + 8);
+        self.push_token(&mut s, len);
+        s
+    }
+
+    /// Appends `len` characters from `[0-9a-z]` to `s`.
+    fn push_token(&mut self, s: &mut String, len: usize) {
+        let mut buf = [0u8; 32];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(buf.len());
+            self.fill_token(&mut buf[..n]);
+            // Only ASCII letters and digits were written.
+            s.extend(buf[..n].iter().map(|&b| b as char));
+            left -= n;
+        }
+    }
+
+    /// Fills `out` with characters from `[0-9a-z]`: ten per random value
+    /// (36^10 < 2^64 keeps the draws nearly uniform).
+    fn fill_token(&mut self, out: &mut [u8]) {
         const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-        let mut s = String::with_capacity(len);
         let mut bits = 0u64;
         let mut left = 0;
-        for _ in 0..len {
+        for b in out {
             if left == 0 {
                 bits = self.next_u64();
                 left = 10;
             }
-            s.push(ALPHABET[(bits % 36) as usize] as char);
+            *b = ALPHABET[(bits % 36) as usize];
             bits /= 36;
             left -= 1;
         }
-        s
     }
 }
 
@@ -67,4 +86,18 @@ mod tests {
         assert!(t.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
         assert!(a.below(10) < 10);
     }
+}
+
+/// `len` (at most 23) token characters as a string held inline: tags and
+/// branches without a heap allocation.
+pub fn short_token(rng: &mut dyn Rng, len: usize) -> sipact_message::ByteString {
+    let mut buf = [0u8; 23];
+    let len = len.min(buf.len());
+    rng.fill_token(&mut buf[..len]);
+    token_text(&buf[..len])
+}
+
+/// The text of token bytes (letters and digits only).
+pub(crate) fn token_text(b: &[u8]) -> sipact_message::ByteString {
+    std::str::from_utf8(b).map(sipact_message::ByteString::from).unwrap_or_default()
 }

@@ -355,12 +355,7 @@ fn top_via(h: &Headers) -> Option<&Via> {
 }
 
 fn sent_by(via: &Via) -> ByteString {
-    let mut s = via.host.to_string();
-    if let Some(p) = via.port {
-        s.push(':');
-        s.push_str(&p.to_string());
-    }
-    ByteString::from(s)
+    via.sent_by()
 }
 
 /// Response destination for a server transaction (RFC 3261 §18.2.2, RFC 3581 §4).
@@ -1206,8 +1201,12 @@ pub fn build_cancel(invite: &Request) -> Result<Request, TransactionError> {
 }
 
 /// A new branch: the magic cookie and `len` random characters.
-pub fn new_branch(rng: &mut dyn crate::Rng) -> String {
-    format!("{BRANCH_COOKIE}{}", rng.token(16))
+pub fn new_branch(rng: &mut dyn crate::Rng) -> ByteString {
+    // The cookie and 16 characters: 23 bytes, held inline.
+    let mut buf = [0u8; BRANCH_COOKIE.len() + 16];
+    buf[..BRANCH_COOKIE.len()].copy_from_slice(BRANCH_COOKIE.as_bytes());
+    rng.fill_token(&mut buf[BRANCH_COOKIE.len()..]);
+    crate::rand::token_text(&buf)
 }
 
 /// A Via for a request we send.

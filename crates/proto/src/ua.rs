@@ -654,6 +654,14 @@ impl UserAgentCore {
 
     // ----- commands -----------------------------------------------------
 
+    /// A new Call-ID: 20 random characters at `sipact`.
+    fn new_call_id(&mut self) -> String {
+        let mut s = String::with_capacity(27);
+        self.rng.push_token(&mut s, 20);
+        s.push_str("@sipact");
+        s
+    }
+
     /// Starts an outbound session to `target` (a URI; `user@host` gets `sip:`).
     pub fn invite(&mut self, now: Instant, target: &str, opts: InviteOptions) -> Result<u64, UaError> {
         let text =
@@ -666,7 +674,7 @@ impl UserAgentCore {
         let uri = Uri::parse(&text).map_err(|_| UaError::InvalidTarget(target.to_owned()))?;
         let id = self.id();
         let mut req = Request::new(Method::Invite, uri.clone());
-        let tag = self.rng.token(10);
+        let tag = crate::rand::short_token(&mut *self.rng, 10);
         let mut from = if opts.anonymous {
             let mut a = NameAddr::new(
                 Uri::parse("sip:anonymous@anonymous.invalid").map_err(|_| UaError::InvalidTarget(text.clone()))?,
@@ -679,7 +687,7 @@ impl UserAgentCore {
         from.params.set("tag", Some(&tag));
         req.headers.push(Header::From(from));
         req.headers.push(Header::To(NameAddr::new(uri)));
-        let call_id = format!("{}@sipact", self.rng.token(20));
+        let call_id = self.new_call_id();
         req.headers.push(Header::CallId(ByteString::from(call_id.as_str())));
         if opts.anonymous {
             req.headers.push(Header::Privacy(vec![ByteString::from_static("id")]));
@@ -935,8 +943,8 @@ impl UserAgentCore {
     /// [`UserAgentCore::unregister`]).
     pub fn register(&mut self, now: Instant, registrar: &str, expires: u32) -> Result<(), UaError> {
         let uri = Uri::parse(registrar).map_err(|_| UaError::InvalidTarget(registrar.to_owned()))?;
-        let call_id = format!("{}@sipact", self.rng.token(20));
-        let tag = self.rng.token(10);
+        let call_id = self.new_call_id();
+        let tag = crate::rand::short_token(&mut *self.rng, 10);
         let t = self.transport_to(&uri);
         let via = self.via_to(&uri);
         let mut reg = Registration::new(uri, self.config.aor(), self.config.contact_for(t), expires, &call_id, &tag);
@@ -963,10 +971,10 @@ impl UserAgentCore {
         req.headers.push(Header::Via(via));
         req.headers.push(Header::MaxForwards(70));
         let mut from = self.config.aor();
-        from.params.set("tag", Some(&self.rng.token(10)));
+        from.params.set("tag", Some(&crate::rand::short_token(&mut *self.rng, 10)));
         req.headers.push(Header::From(from));
         req.headers.push(Header::To(NameAddr::new(uri)));
-        req.headers.push(Header::CallId(ByteString::from(format!("{}@sipact", self.rng.token(20)))));
+        req.headers.push(Header::CallId(ByteString::from(self.new_call_id())));
         req.headers.push(Header::CSeq(sipact_message::CSeq { seq: 1, method }));
         if let Some(b) = body {
             req.headers.push(Header::ContentType(b.content_type));
@@ -1517,7 +1525,7 @@ impl UserAgentCore {
             Method::Invite => self.on_invite(now, key, request, peer.transport),
             Method::Register if self.config.registrar => self.on_register(now, key, request),
             Method::Options => {
-                let mut resp = response_for(&request, 200, Some(&self.rng.token(10)));
+                let mut resp = response_for(&request, 200, Some(&crate::rand::short_token(&mut *self.rng, 10)));
                 resp.headers.push(Header::Allow(vec![
                     Method::Invite,
                     Method::Ack,
@@ -1537,16 +1545,16 @@ impl UserAgentCore {
                 let _ = self.tl.send_response(now, &key, resp);
             }
             Method::Message => {
-                let resp = response_for(&request, 200, Some(&self.rng.token(10)));
+                let resp = response_for(&request, 200, Some(&crate::rand::short_token(&mut *self.rng, 10)));
                 let _ = self.tl.send_response(now, &key, resp);
                 self.events.push_back(UaEvent::Message { request });
             }
             Method::Bye | Method::Prack | Method::Update | Method::Info | Method::Refer | Method::Notify => {
-                let resp = response_for(&request, 481, Some(&self.rng.token(10)));
+                let resp = response_for(&request, 481, Some(&crate::rand::short_token(&mut *self.rng, 10)));
                 let _ = self.tl.send_response(now, &key, resp);
             }
             _ => {
-                let mut resp = response_for(&request, 405, Some(&self.rng.token(10)));
+                let mut resp = response_for(&request, 405, Some(&crate::rand::short_token(&mut *self.rng, 10)));
                 resp.headers.push(Header::Allow(vec![
                     Method::Invite,
                     Method::Ack,
@@ -1565,7 +1573,7 @@ impl UserAgentCore {
         if let Some(se) = request.headers.session_expires()
             && se.delta < self.config.min_se
         {
-            let mut resp = response_for(&request, 422, Some(&self.rng.token(10)));
+            let mut resp = response_for(&request, 422, Some(&crate::rand::short_token(&mut *self.rng, 10)));
             resp.headers.push(Header::MinSe(sipact_message::DeltaParams::new(self.config.min_se)));
             let _ = self.tl.send_response(now, &key, resp);
             return;
@@ -1588,14 +1596,14 @@ impl UserAgentCore {
             match found {
                 Some((&old, _)) => replaces = Some(old),
                 None => {
-                    let resp = response_for(&request, 481, Some(&self.rng.token(10)));
+                    let resp = response_for(&request, 481, Some(&crate::rand::short_token(&mut *self.rng, 10)));
                     let _ = self.tl.send_response(now, &key, resp);
                     return;
                 }
             }
         }
         let id = self.id();
-        let tag = self.rng.token(10);
+        let tag = crate::rand::short_token(&mut *self.rng, 10);
         let cfg = self.session_config(self.config.rel100, transport);
         let offer = crate::session::Body::of_request(&request);
         let hooks = (self.hooks)(&HooksContext { session: id, inbound: true, options: Vec::new(), offer });
@@ -1633,7 +1641,7 @@ impl UserAgentCore {
         match v.verify(request, lookup, secs) {
             Ok(_) => true,
             Err(e) => {
-                let mut resp = response_for(request, 401, Some(&self.rng.token(10)));
+                let mut resp = response_for(request, 401, Some(&crate::rand::short_token(&mut *self.rng, 10)));
                 v.add_challenges(&mut resp, &mut *self.rng, secs, e.is_stale());
                 let _ = self.tl.send_response(now, key, resp);
                 false
@@ -1652,13 +1660,13 @@ impl UserAgentCore {
                 _ => false,
             });
             if too_brief {
-                let mut resp = response_for(&request, 423, Some(&self.rng.token(10)));
+                let mut resp = response_for(&request, 423, Some(&crate::rand::short_token(&mut *self.rng, 10)));
                 resp.headers.push(Header::MinExpires(min));
                 let _ = self.tl.send_response(now, &key, resp);
                 return;
             }
         }
-        let mut resp = response_for(&request, 200, Some(&self.rng.token(10)));
+        let mut resp = response_for(&request, 200, Some(&crate::rand::short_token(&mut *self.rng, 10)));
         for c in request.headers.contacts() {
             match c {
                 sipact_message::Contact::Any if expires == 0 => {

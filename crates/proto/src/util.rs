@@ -1,6 +1,6 @@
 //! Helpers for building messages shared by the layers.
 
-use sipact_message::{Header, Host, Request, Response};
+use sipact_message::{ByteString, Header, Host, Request, Response};
 
 use crate::transport::Peer;
 
@@ -45,9 +45,9 @@ pub fn stamp_via(req: &mut Request, source: &Peer) {
     };
     let rport = via.params.contains("rport");
     if rport || !same_host {
-        via.params.set("received", Some(&ip.to_string()));
+        via.params.set("received", Some(&ByteString::from_ip(ip)));
     }
     if rport {
-        via.params.set("rport", Some(&source.addr.port().to_string()));
+        via.params.set("rport", Some(&ByteString::from_u32(u32::from(source.addr.port()))));
     }
 }
