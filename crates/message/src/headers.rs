@@ -1180,11 +1180,12 @@ fn name_addr<'a>(
 }
 
 fn token_list<'a>(src: &ByteString, s: &'a str) -> Result<Vec<ByteString>, &'a str> {
-    let mut out = Vec::new();
     let mut s = skip_ws(s);
     if s.is_empty() {
-        return Ok(out);
+        return Ok(Vec::new());
     }
+    // One allocation of the right size: a token has no comma in it.
+    let mut out = Vec::with_capacity(1 + memchr::memchr_iter(b',', s.as_bytes()).count());
     loop {
         let (r, t) = tok(s)?;
         out.push(sub(src, t));

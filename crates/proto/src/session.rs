@@ -1054,7 +1054,10 @@ impl InviteSession {
                 self.ack_and_bye_fork(&resp, rng);
                 return;
             }
-            let mut dialog = match self.early.iter().find(|d| *d.id.remote_tag == *tag).cloned() {
+            // The early dialog of this tag is taken out, not copied: the others
+            // are dropped just below.
+            let early = self.early.iter().position(|d| *d.id.remote_tag == *tag);
+            let mut dialog = match early.map(|i| self.early.swap_remove(i)) {
                 Some(d) => d,
                 None => match Dialog::uac(&self.invite, &resp) {
                     Ok(d) => d,
