@@ -177,9 +177,7 @@ impl Request {
 
     /// The printed bytes.
     pub fn to_bytes(&self) -> Bytes {
-        let mut v = Vec::with_capacity(1024 + self.body.len());
-        self.write(&mut v);
-        Bytes::from(v)
+        printed(|v| self.write(v))
     }
 }
 
@@ -209,9 +207,43 @@ impl Response {
 
     /// The printed bytes.
     pub fn to_bytes(&self) -> Bytes {
-        let mut v = Vec::with_capacity(1024 + self.body.len());
-        self.write(&mut v);
-        Bytes::from(v)
+        printed(|v| self.write(v))
+    }
+}
+
+/// Prints with `write` into this thread's scratch buffer, then copies the
+/// result into a buffer of exactly its size. A message is printed once per
+/// send and kept for retransmission: the exact size keeps that small, and
+/// one small allocation (served by the allocator's per-thread cache) costs
+/// less than a 1 KB one plus the shared header `Bytes` adds to a vector
+/// whose length is not its capacity.
+fn printed(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    /// Larger scratch buffers (a message with a big body) are not kept.
+    const KEEP: usize = 16 * 1024;
+    let mut write = Some(write);
+    let done = SCRATCH.try_with(|s| {
+        let mut s = s.try_borrow_mut().ok()?;
+        s.clear();
+        (write.take()?)(&mut s);
+        let b = Bytes::copy_from_slice(&s);
+        if s.capacity() > KEEP {
+            *s = Vec::new();
+        }
+        Some(b)
+    });
+    match (done, write) {
+        (Ok(Some(b)), _) => b,
+        // The scratch buffer is in use (a print inside a print) or gone
+        // (thread exit): a buffer of its own.
+        (_, Some(w)) => {
+            let mut v = Vec::with_capacity(1024);
+            w(&mut v);
+            Bytes::from(v)
+        }
+        (_, None) => Bytes::new(),
     }
 }
 
