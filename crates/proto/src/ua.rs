@@ -452,6 +452,10 @@ pub struct UserAgentCore {
     by_dialog: crate::Map<(ByteString, ByteString), u64>,
     by_server_tx: crate::Map<TxKey, u64>,
     client: crate::Map<TxKey, Owner>,
+    /// Client re-INVITE transactions started per session (those finished
+    /// since are skipped when read), so that ending a session finds its
+    /// pending re-INVITE without scanning every client transaction.
+    reinvites: crate::Map<u64, Vec<TxKey>>,
     /// Out-of-dialog OPTIONS and MESSAGE requests, kept to retry them
     /// with credentials (a session's INVITE is kept by the session).
     plain_requests: crate::Map<TxKey, Request>,
@@ -475,6 +479,11 @@ impl std::fmt::Debug for UserAgentCore {
             .field("sessions", &self.sessions.len())
             .finish()
     }
+}
+
+/// Whether a client transaction started for `purpose` is a session's re-INVITE.
+fn request_is_reinvite(purpose: Purpose, key: &TxKey) -> bool {
+    purpose == Purpose::Reinvite && key.method == Method::Invite
 }
 
 /// Where a URI points, for a UA without DNS: IP hosts only.
@@ -538,6 +547,7 @@ impl UserAgentCore {
             by_dialog: crate::Map::default(),
             by_server_tx: crate::Map::default(),
             client: crate::Map::default(),
+            reinvites: crate::Map::default(),
             plain_requests: crate::Map::default(),
             refer_links: crate::Map::default(),
             replacing: crate::Map::default(),
@@ -1162,21 +1172,17 @@ impl UserAgentCore {
             }
             let call_id = s.request().headers.call_id().map(ByteString::from).unwrap_or_default();
             self.by_dialog.remove(&(call_id, ByteString::from(s.local_tag())));
-            self.by_server_tx.retain(|_, v| *v != id);
+            // The session's server transactions leave `by_server_tx` when
+            // they terminate (their timers bound that); session ids are
+            // never reused, so an entry left until then routes nowhere.
             self.auth_tries.remove(&id);
             self.call_mods.remove(&id);
             // A re-INVITE still pending when the session ended (BYE crossed
             // it, and its 2xx was lost) would keep its client transaction
             // in Proceeding for ever: nothing retransmits that 2xx any more.
             // Cancel it, which also bounds it to 64*T1 (RFC 3261 §9.1).
-            let mut pending: Vec<TxKey> = self
-                .client
-                .iter()
-                .filter(|(k, o)| {
-                    k.method == Method::Invite && matches!(o, Owner::Session(s, Purpose::Reinvite) if *s == id)
-                })
-                .map(|(k, _)| k.clone())
-                .collect();
+            let mut pending = self.reinvites.remove(&id).unwrap_or_default();
+            pending.retain(|k| self.client.contains_key(k));
             pending.sort_by(|a, b| a.branch.cmp(&b.branch));
             for key in pending {
                 if let Ok(Some(ck)) = self.tl.cancel(now, &key) {
@@ -1223,6 +1229,11 @@ impl UserAgentCore {
                             if let Some(r) = authorized {
                                 s.set_invite(r);
                             }
+                        }
+                        if request_is_reinvite(purpose, &key) {
+                            let keys = self.reinvites.entry(id).or_default();
+                            keys.retain(|k| self.client.contains_key(k));
+                            keys.push(key.clone());
                         }
                         self.client.insert(key, owner);
                     }

@@ -109,3 +109,69 @@ fn reinvite_without_offer_answers_in_the_ack() {
         }
     }
 }
+
+/// Carries every message `from` has to send to `to`, except those `drop`
+/// refuses; returns each message with whether it was dropped.
+fn carry(p: &mut Pair, from: usize, to: usize, drop: impl Fn(&SipMessage) -> bool) -> Vec<(bool, SipMessage)> {
+    let now = p.now;
+    let peer = sipact_proto::transport::Peer::udp(p.sides[from].addr);
+    let mut out = Vec::new();
+    while let Some(t) = p.sides[from].poll_transmit(now) {
+        let m = SipMessage::parse(t.data.clone()).expect("own message parses");
+        let dropped = drop(&m);
+        if !dropped {
+            p.sides[to].handle_bytes(now, peer, t.data);
+        }
+        out.push((dropped, m));
+    }
+    out
+}
+
+/// RFC 3261 §9.1 and §15: a session that ends (BYE) while its re-INVITE
+/// is in Proceeding, its 2xx lost, cancels that re-INVITE. Otherwise the
+/// client transaction would wait in Proceeding for ever: no timer runs
+/// there and nobody retransmits that 2xx any more.
+#[test]
+fn session_end_cancels_a_pending_reinvite() {
+    let mut p = Pair::new(NetConfig::default(), 7);
+    let (a, _b) = establish(&mut p);
+    p.run_for(Duration::from_secs(40));
+    let now = p.now;
+    p.sides[0].ua.renegotiate_with(now, a, "reinvite", None, false, true, &[]).expect("reinvite");
+    let sent = carry(&mut p, 0, 1, |_| false);
+    let reinvite = sent
+        .iter()
+        .find_map(|(_, m)| match m {
+            SipMessage::Request(r) if r.method == Method::Invite => Some(r.clone()),
+            _ => None,
+        })
+        .expect("re-INVITE sent");
+    // Bob answers 100 and 200; the 200 is lost, the 100 puts Alice's
+    // transaction in Proceeding.
+    let back = carry(&mut p, 1, 0, |m| matches!(m, SipMessage::Response(r) if r.status == 200));
+    assert!(back.iter().any(|(d, m)| !d && matches!(m, SipMessage::Response(r) if r.status == 100)), "{back:?}");
+    assert!(back.iter().any(|(d, m)| *d && matches!(m, SipMessage::Response(r) if r.status == 200)), "{back:?}");
+    // Alice hangs up before Bob retransmits his 2xx.
+    let now = p.now;
+    p.sides[0].ua.bye(now, a).expect("bye");
+    let out = carry(&mut p, 0, 1, |_| false);
+    assert!(out.iter().any(|(_, m)| matches!(m, SipMessage::Request(r) if r.method == Method::Bye)), "{out:?}");
+    let _ = carry(&mut p, 1, 0, |_| false);
+    let out = carry(&mut p, 0, 1, |_| false);
+    let cancel = out
+        .iter()
+        .find_map(|(_, m)| match m {
+            SipMessage::Request(r) if r.method == Method::Cancel => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no CANCEL after the session ended: {out:?}"));
+    // §9.1: the CANCEL matches the re-INVITE: same Request-URI, Call-ID,
+    // CSeq number and top Via branch.
+    assert_eq!(cancel.uri, reinvite.uri);
+    assert_eq!(cancel.headers.call_id(), reinvite.headers.call_id());
+    assert_eq!(cancel.headers.cseq().map(|c| c.seq), reinvite.headers.cseq().map(|c| c.seq));
+    assert_eq!(cancel.headers.via().and_then(|v| v.branch()), reinvite.headers.via().and_then(|v| v.branch()));
+    // Everything ends within 64*T1 of the CANCEL.
+    p.run_for(Duration::from_secs(40));
+    assert_eq!(p.sides[0].transaction_count(), 0, "{:?}", p.ladder());
+}
