@@ -82,6 +82,11 @@ impl Params {
         if let Some(p) = self.0.iter_mut().find(|p| eq_ic(&p.name, name)) {
             p.value = value;
         } else {
+            // Most parameter lists built here hold one parameter (a tag):
+            // room for one, not the four a first push would reserve.
+            if self.0.capacity() == 0 {
+                self.0.reserve_exact(1);
+            }
             self.0.push(Param { name: ByteString::from(name), value });
         }
     }

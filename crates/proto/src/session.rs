@@ -743,8 +743,11 @@ impl InviteSession {
             dtmf_queue: VecDeque::new(),
             refer_sub: None,
             refer_out: false,
-            out: VecDeque::new(),
-            events: VecDeque::new(),
+            // A session rarely has more than two outputs or events queued
+            // at once; four slots of these large values would take the
+            // allocator's slow path.
+            out: VecDeque::with_capacity(2),
+            events: VecDeque::with_capacity(2),
             ended: false,
             tag,
         }
@@ -1014,6 +1017,10 @@ impl InviteSession {
                 if !self.early.iter().any(|d| *d.id.remote_tag == **tag)
                     && let Ok(d) = Dialog::uac(&self.invite, &resp)
                 {
+                    // Forking is rare: room for one early dialog at first.
+                    if self.early.capacity() == 0 {
+                        self.early.reserve_exact(1);
+                    }
                     self.early.push(d);
                 }
                 if self.dialog.is_none() {
