@@ -449,7 +449,7 @@ pub struct UserAgentCore {
     /// Session settings shared by every session, one per RFC 3262 policy
     /// (`Rel100::Unsupported`, `Supported`, `Required`).
     session_configs: Vec<((Rel100, TransportKind), Arc<SessionConfig>)>,
-    by_dialog: crate::Map<(ByteString, ByteString), u64>,
+    by_dialog: DialogIndex,
     by_server_tx: crate::Map<TxKey, u64>,
     client: crate::Map<TxKey, Owner>,
     /// Client re-INVITE transactions started per session (those finished
@@ -478,6 +478,41 @@ impl std::fmt::Debug for UserAgentCore {
             .field("local", &self.config.local)
             .field("sessions", &self.sessions.len())
             .finish()
+    }
+}
+
+/// Sessions by dialog: Call-ID, then local tag. Looked up with the text
+/// of a received message (no key to build, one string hashed); several
+/// sessions share a Call-ID only when a UA calls itself.
+#[derive(Debug, Default)]
+struct DialogIndex(crate::Map<ByteString, Vec<(ByteString, u64)>>);
+
+impl DialogIndex {
+    fn get(&self, call_id: &str, local_tag: &str) -> Option<u64> {
+        self.0.get(call_id)?.iter().find(|(t, _)| **t == *local_tag).map(|&(_, id)| id)
+    }
+
+    /// Indexes `id` (kept as it is when already there).
+    fn insert(&mut self, call_id: &ByteString, local_tag: &str, id: u64) {
+        if let Some(v) = self.0.get_mut(call_id.as_str()) {
+            match v.iter_mut().find(|(t, _)| **t == *local_tag) {
+                Some(e) => e.1 = id,
+                None => v.push((ByteString::from(local_tag), id)),
+            }
+            return;
+        }
+        let mut v = Vec::with_capacity(1);
+        v.push((ByteString::from(local_tag), id));
+        self.0.insert(call_id.detached(), v);
+    }
+
+    /// Removes the entry of `id` under this Call-ID and tag, if it is there.
+    fn remove(&mut self, call_id: &str, local_tag: &str, id: u64) {
+        let Some(v) = self.0.get_mut(call_id) else { return };
+        v.retain(|(t, i)| !(*i == id && **t == *local_tag));
+        if v.is_empty() {
+            self.0.remove(call_id);
+        }
     }
 }
 
@@ -544,7 +579,7 @@ impl UserAgentCore {
             hooks,
             sessions: crate::Map::default(),
             session_configs,
-            by_dialog: crate::Map::default(),
+            by_dialog: DialogIndex::default(),
             by_server_tx: crate::Map::default(),
             client: crate::Map::default(),
             reinvites: crate::Map::default(),
@@ -719,7 +754,7 @@ impl UserAgentCore {
         self.call_mods.insert(id, call.clone());
         let hooks = with_modifiers(hooks, mods, call);
         let s = InviteSession::outbound(id, req, cfg, hooks, opts.without_sdp, &mut *self.rng)?;
-        self.by_dialog.insert((ByteString::from(call_id), ByteString::from(tag)), id);
+        self.by_dialog.insert(&ByteString::from(call_id), &tag, id);
         self.sessions.insert(id, Box::new(s));
         self.drain_session(now, id);
         Ok(id)
@@ -1130,7 +1165,7 @@ impl UserAgentCore {
             }
         }
         shrink_map(&mut self.sessions);
-        shrink_map(&mut self.by_dialog);
+        shrink_map(&mut self.by_dialog.0);
         shrink_map(&mut self.by_server_tx);
         shrink_map(&mut self.client);
         shrink_map(&mut self.plain_requests);
@@ -1168,10 +1203,9 @@ impl UserAgentCore {
             && let Some(s) = self.sessions.remove(&id)
         {
             if let Some(d) = s.dialog() {
-                self.by_dialog.remove(&(d.id.call_id.clone(), d.id.local_tag.clone()));
+                self.by_dialog.remove(&d.id.call_id, &d.id.local_tag, id);
             }
-            let call_id = s.request().headers.call_id().map(ByteString::from).unwrap_or_default();
-            self.by_dialog.remove(&(call_id, ByteString::from(s.local_tag())));
+            self.by_dialog.remove(s.request().headers.call_id().unwrap_or(""), s.local_tag(), id);
             // The session's server transactions leave `by_server_tx` when
             // they terminate (their timers bound that); session ids are
             // never reused, so an entry left until then routes nowhere.
@@ -1265,7 +1299,7 @@ impl UserAgentCore {
         if let Some(s) = self.sessions.get(&id)
             && let Some(d) = s.dialog()
         {
-            self.by_dialog.insert((d.id.call_id.clone(), d.id.local_tag.clone()), id);
+            self.by_dialog.insert(&d.id.call_id, &d.id.local_tag, id);
         }
         // Transfers we follow report to the transferor (RFC 3515 §2.4.5).
         if let Some(&old) = self.refer_links.get(&id) {
@@ -1338,11 +1372,9 @@ impl UserAgentCore {
                 if (200..300).contains(&response.status)
                     && response.headers.cseq().is_some_and(|c| c.method == Method::Invite)
                 {
-                    let key = (
-                        ByteString::from(response.headers.call_id().unwrap_or("")),
-                        ByteString::from(response.headers.from().and_then(|f| f.tag()).unwrap_or("")),
-                    );
-                    if let Some(&id) = self.by_dialog.get(&key) {
+                    let call_id = response.headers.call_id().unwrap_or("");
+                    let tag = response.headers.from().and_then(|f| f.tag()).unwrap_or("");
+                    if let Some(id) = self.by_dialog.get(call_id, tag) {
                         if let Some(s) = self.sessions.get_mut(&id) {
                             let purpose = if response.headers.cseq().map(|c| c.seq)
                                 == s.request().headers.cseq().map(|c| c.seq)
@@ -1504,9 +1536,7 @@ impl UserAgentCore {
     }
 
     fn dialog_of(&self, req: &Request) -> Option<u64> {
-        let call_id = ByteString::from(req.headers.call_id()?);
-        let tag = ByteString::from(req.headers.to()?.tag()?);
-        self.by_dialog.get(&(call_id, tag)).copied()
+        self.by_dialog.get(req.headers.call_id()?, req.headers.to()?.tag()?)
     }
 
     fn on_request(&mut self, now: Instant, key: TxKey, request: Request, peer: Peer) {
@@ -1629,7 +1659,7 @@ impl UserAgentCore {
             return;
         }
         if let Some(call_id) = request.headers.call_id() {
-            self.by_dialog.insert((ByteString::from(call_id), ByteString::from(tag.as_str())), id);
+            self.by_dialog.insert(&ByteString::from(call_id), &tag, id);
         }
         self.by_server_tx.insert(key, id);
         self.sessions.insert(id, s);
