@@ -78,6 +78,14 @@ impl ByteString {
         ByteString(Repr::Inline { len: len as u8, buf })
     }
 
+    /// Makes this string keep no other buffer alive, in place: only a long
+    /// string that shares a buffer is copied (see [`ByteString::detached`]).
+    pub fn detach(&mut self) {
+        if let Repr::Shared(b) = &self.0 {
+            self.0 = Repr::Shared(Bytes::copy_from_slice(b));
+        }
+    }
+
     /// The empty string.
     pub const fn new() -> Self {
         ByteString(Repr::Inline { len: 0, buf: [0; INLINE] })

@@ -273,6 +273,16 @@ pub struct NameAddr {
 }
 
 impl NameAddr {
+    /// [`NameAddr::detached`] in place: only strings that share a received
+    /// buffer are copied, nothing is rebuilt.
+    pub fn detach(&mut self) {
+        if let Some(d) = &mut self.display {
+            d.detach();
+        }
+        self.uri.detach();
+        self.params.detach();
+    }
+
     /// A copy whose strings keep no received buffer alive (see
     /// [`ByteString::detached`]): for an address kept long after its message.
     pub fn detached(&self) -> NameAddr {

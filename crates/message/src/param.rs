@@ -51,6 +51,16 @@ impl Params {
         )
     }
 
+    /// [`Params::detached`] in place: no new vector.
+    pub fn detach(&mut self) {
+        for p in &mut self.0 {
+            p.name.detach();
+            if let Some(v) = &mut p.value {
+                v.detach();
+            }
+        }
+    }
+
     /// No parameters.
     pub const fn new() -> Self {
         Params(Vec::new())

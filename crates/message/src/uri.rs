@@ -55,6 +55,13 @@ impl std::hash::Hash for Host {
 }
 
 impl Host {
+    /// [`Host::detached`] in place.
+    pub fn detach(&mut self) {
+        if let Host::Domain(d) = self {
+            d.detach();
+        }
+    }
+
     /// A copy whose name keeps no received buffer alive (see [`ByteString::detached`]).
     pub fn detached(&self) -> Host {
         match self {
@@ -511,6 +518,26 @@ pub enum Uri {
 }
 
 impl Uri {
+    /// [`Uri::detached`] in place: only strings that share a received
+    /// buffer are copied, nothing is rebuilt.
+    pub fn detach(&mut self) {
+        match self {
+            Uri::Sip(u) => {
+                for s in [&mut u.user, &mut u.password].into_iter().flatten() {
+                    s.detach();
+                }
+                u.host.detach();
+                u.params.detach();
+                u.headers.detach();
+            }
+            Uri::Tel(t) => {
+                t.number.detach();
+                t.params.detach();
+            }
+            Uri::Other(s) => s.detach(),
+        }
+    }
+
     /// A copy whose strings keep no received buffer alive (see
     /// [`ByteString::detached`]): for a URI kept long after its message.
     pub fn detached(&self) -> Uri {

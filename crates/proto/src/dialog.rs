@@ -105,13 +105,15 @@ impl Dialog {
     /// message, so a long-lived dialog would otherwise keep whole
     /// datagrams alive.
     pub fn detach(&mut self) {
-        self.id.call_id = self.id.call_id.detached();
-        self.id.local_tag = self.id.local_tag.detached();
-        self.id.remote_tag = self.id.remote_tag.detached();
-        self.local = self.local.detached();
-        self.remote = self.remote.detached();
-        self.remote_target = self.remote_target.detached();
-        self.route_set = self.route_set.iter().map(NameAddr::detached).collect();
+        self.id.call_id.detach();
+        self.id.local_tag.detach();
+        self.id.remote_tag.detach();
+        self.local.detach();
+        self.remote.detach();
+        self.remote_target.detach();
+        for r in &mut self.route_set {
+            r.detach();
+        }
     }
     /// The UAC side, from our request and a 1xx (with To tag) or 2xx response
     /// (§12.1.2): route set from Record-Route reversed, remote target from Contact.

@@ -1238,7 +1238,10 @@ impl InviteSession {
         self.early = Vec::new();
         self.rseq_in = Vec::new();
         self.last_rel1xx = None;
-        let mut kept = Vec::with_capacity(4);
+        let keep = |h: &Header| {
+            matches!(h, Header::CallId(_) | Header::CSeq(_) | Header::Authorization(_) | Header::ProxyAuthorization(_))
+        };
+        let mut kept = Vec::with_capacity(self.invite.headers.iter().filter(|h| keep(h)).count());
         for h in self.invite.headers.iter() {
             match h {
                 Header::CallId(c) => kept.push(Header::CallId(c.detached())),
