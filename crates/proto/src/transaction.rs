@@ -319,34 +319,62 @@ pub struct TransactionLayer {
     config: TxConfig,
     txs: crate::Map<TxKey, Tx>,
     heap: BinaryHeap<Reverse<Deadline>>,
+    timer_slots: TimerSlots,
     seq: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TxEvent>,
 }
 
-/// A timer deadline in the heap, ordered by time then insertion.
-#[derive(Debug)]
+/// A timer deadline in the heap, ordered by time then insertion: small
+/// (the heap moves entries on every push and pop), the transaction and
+/// timer it is for wait in [`TimerSlots`].
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Deadline {
     at: Instant,
     seq: u64,
-    timer: Timer,
-    key: TxKey,
+    slot: u32,
 }
 
-impl PartialEq for Deadline {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
+/// The transaction key and timer of each armed deadline, in slots reused
+/// once their deadline is popped.
+#[derive(Debug, Default)]
+struct TimerSlots {
+    slots: Vec<Option<(TxKey, Timer)>>,
+    free: Vec<u32>,
 }
-impl Eq for Deadline {}
-impl PartialOrd for Deadline {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+
+impl TimerSlots {
+    fn put(&mut self, key: TxKey, timer: Timer) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some((key, timer));
+                i
+            }
+            None => {
+                self.slots.push(Some((key, timer)));
+                (self.slots.len() - 1) as u32
+            }
+        }
     }
-}
-impl Ord for Deadline {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
+
+    fn get(&self, slot: u32) -> Option<&(TxKey, Timer)> {
+        self.slots.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    fn take(&mut self, slot: u32) -> Option<(TxKey, Timer)> {
+        let v = self.slots.get_mut(slot as usize)?.take();
+        if v.is_some() {
+            self.free.push(slot);
+        }
+        v
+    }
+
+    /// Gives back memory once no deadline is armed.
+    fn shrink(&mut self) {
+        if self.slots.len() == self.free.len() && self.slots.capacity() > 64 {
+            self.slots = Vec::new();
+            self.free = Vec::new();
+        }
     }
 }
 
@@ -378,6 +406,7 @@ impl TransactionLayer {
             config,
             txs: crate::Map::default(),
             heap: BinaryHeap::new(),
+            timer_slots: TimerSlots::default(),
             seq: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -429,11 +458,16 @@ impl TransactionLayer {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         // Drop stale heap entries so the answer is exact.
         while let Some(Reverse(d)) = self.heap.peek() {
-            let live = self.txs.get(&d.key).is_some_and(|t| t.timers[d.timer.idx()] == Some(d.at));
+            let live = self
+                .timer_slots
+                .get(d.slot)
+                .is_some_and(|(key, timer)| self.txs.get(key).is_some_and(|t| t.timers[timer.idx()] == Some(d.at)));
             if live {
                 return Some(d.at);
             }
+            let slot = d.slot;
             self.heap.pop();
+            self.timer_slots.take(slot);
         }
         None
     }
@@ -442,7 +476,8 @@ impl TransactionLayer {
         if let Some(tx) = self.txs.get_mut(key) {
             tx.timers[timer.idx()] = Some(at);
             self.seq += 1;
-            self.heap.push(Reverse(Deadline { at, seq: self.seq, timer, key: key.clone() }));
+            let slot = self.timer_slots.put(key.clone(), timer);
+            self.heap.push(Reverse(Deadline { at, seq: self.seq, slot }));
         }
     }
 
@@ -929,7 +964,8 @@ impl TransactionLayer {
             if d.at > now {
                 break;
             }
-            let Some(Reverse(Deadline { at, timer, key, .. })) = self.heap.pop() else { break };
+            let Some(Reverse(Deadline { at, slot, .. })) = self.heap.pop() else { break };
+            let Some((key, timer)) = self.timer_slots.take(slot) else { continue };
             let live = self.txs.get(&key).is_some_and(|t| t.timers[timer.idx()] == Some(at));
             if live {
                 if let Some(tx) = self.txs.get_mut(&key) {
@@ -947,6 +983,7 @@ impl TransactionLayer {
         if self.txs.capacity() > 64 && self.txs.len() * 4 < self.txs.capacity() {
             self.txs.shrink_to(self.txs.len() * 2);
         }
+        self.timer_slots.shrink();
         if self.heap.capacity() > 64 && self.heap.len() * 4 < self.heap.capacity() {
             self.heap.shrink_to(self.heap.len() * 2);
         }
