@@ -72,6 +72,20 @@ impl Rng for SplitMix64 {
     }
 }
 
+/// `len` (at most 23) token characters as a string held inline: tags and
+/// branches without a heap allocation.
+pub fn short_token(rng: &mut dyn Rng, len: usize) -> sipact_message::ByteString {
+    let mut buf = [0u8; 23];
+    let len = len.min(buf.len());
+    rng.fill_token(&mut buf[..len]);
+    token_text(&buf[..len])
+}
+
+/// The text of token bytes (letters and digits only).
+pub(crate) fn token_text(b: &[u8]) -> sipact_message::ByteString {
+    std::str::from_utf8(b).map(sipact_message::ByteString::from).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,18 +100,4 @@ mod tests {
         assert!(t.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
         assert!(a.below(10) < 10);
     }
-}
-
-/// `len` (at most 23) token characters as a string held inline: tags and
-/// branches without a heap allocation.
-pub fn short_token(rng: &mut dyn Rng, len: usize) -> sipact_message::ByteString {
-    let mut buf = [0u8; 23];
-    let len = len.min(buf.len());
-    rng.fill_token(&mut buf[..len]);
-    token_text(&buf[..len])
-}
-
-/// The text of token bytes (letters and digits only).
-pub(crate) fn token_text(b: &[u8]) -> sipact_message::ByteString {
-    std::str::from_utf8(b).map(sipact_message::ByteString::from).unwrap_or_default()
 }

@@ -501,9 +501,7 @@ impl DialogIndex {
             }
             return;
         }
-        let mut v = Vec::with_capacity(1);
-        v.push((ByteString::from(local_tag), id));
-        self.0.insert(call_id.detached(), v);
+        self.0.insert(call_id.detached(), vec![(ByteString::from(local_tag), id)]);
     }
 
     /// Removes the entry of `id` under this Call-ID and tag, if it is there.
