@@ -1190,6 +1190,11 @@ fn name_addr<'a>(
 }
 
 fn token_list<'a>(src: &ByteString, s: &'a str) -> Result<Vec<ByteString>, &'a str> {
+    token_list_of(s, |t| sub(src, t))
+}
+
+/// A comma-separated list of tokens, each turned into a `T` by `item`.
+fn token_list_of<'a, T>(s: &'a str, mut item: impl FnMut(&'a str) -> T) -> Result<Vec<T>, &'a str> {
     let mut s = skip_ws(s);
     if s.is_empty() {
         return Ok(Vec::new());
@@ -1198,7 +1203,7 @@ fn token_list<'a>(src: &ByteString, s: &'a str) -> Result<Vec<ByteString>, &'a s
     let mut out = Vec::with_capacity(1 + memchr::memchr_iter(b',', s.as_bytes()).count());
     loop {
         let (r, t) = tok(s)?;
-        out.push(sub(src, t));
+        out.push(item(t));
         match list_next(r)? {
             Some(n) => s = n,
             None => return Ok(out),
@@ -1482,10 +1487,7 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
         N::Supported => out.push(Header::Supported(token_list(src, v)?)),
         N::Unsupported => out.push(Header::Unsupported(token_list(src, v)?)),
         N::AllowEvents => out.push(Header::AllowEvents(token_list(src, v)?)),
-        N::Allow => {
-            let list = token_list(src, v)?;
-            out.push(Header::Allow(list.iter().map(|t| Method::from_src(src, t)).collect()));
-        }
+        N::Allow => out.push(Header::Allow(token_list_of(v, |t| Method::from_src(src, t))?)),
         N::Privacy => {
             let mut list = Vec::new();
             for item in v.split(';') {
