@@ -544,8 +544,8 @@ pub struct InviteSession {
     dtmf_queue: VecDeque<Tone>,
     refer_sub: Option<(TxKey, u32)>,
     refer_out: bool,
-    out: VecDeque<Out>,
-    events: VecDeque<SessionEvent>,
+    out: Queue<Out>,
+    events: Queue<SessionEvent>,
     ended: bool,
     tag: ByteString,
 }
@@ -596,6 +596,37 @@ const ALLOW: [Method; 10] = [
     Method::Refer,
     Method::Notify,
 ];
+
+/// A session's queue of outputs or events: rarely more than two values at
+/// once, and large ones (a message each), so it starts with room for two
+/// (four, the default, would take the allocator's slow path) and gives
+/// its memory back when the session settles.
+#[derive(Debug)]
+struct Queue<T>(VecDeque<T>);
+
+impl<T> Queue<T> {
+    fn new() -> Self {
+        Queue(VecDeque::new())
+    }
+
+    fn push_back(&mut self, v: T) {
+        if self.0.capacity() == 0 {
+            self.0.reserve_exact(2);
+        }
+        self.0.push_back(v);
+    }
+
+    fn pop_front(&mut self) -> Option<T> {
+        self.0.pop_front()
+    }
+
+    /// Frees the buffer when nothing is queued.
+    fn release(&mut self) {
+        if self.0.is_empty() && self.0.capacity() > 0 {
+            self.0 = VecDeque::new();
+        }
+    }
+}
 
 fn supported() -> Header {
     Header::Supported(["100rel", "timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect())
@@ -746,8 +777,8 @@ impl InviteSession {
             // A session rarely has more than two outputs or events queued
             // at once; four slots of these large values would take the
             // allocator's slow path.
-            out: VecDeque::with_capacity(2),
-            events: VecDeque::with_capacity(2),
+            out: Queue::new(),
+            events: Queue::new(),
             ended: false,
             tag,
         }
@@ -1261,12 +1292,8 @@ impl InviteSession {
     /// caller drains them after every input, so a confirmed session need
     /// not keep their buffers.
     pub fn release_queues(&mut self) {
-        if self.out.is_empty() && self.out.capacity() > 0 {
-            self.out = VecDeque::new();
-        }
-        if self.events.is_empty() && self.events.capacity() > 0 {
-            self.events = VecDeque::new();
-        }
+        self.out.release();
+        self.events.release();
     }
 
     fn send_prack(&mut self, resp: &Response, body: Option<Body>, rng: &mut dyn Rng) {
