@@ -276,8 +276,8 @@ struct Tx {
     state: TxState,
     peer: Peer,
     reliable: bool,
-    /// Client transactions: the request (for CANCEL and the ACK of a
-    /// non-2xx). Server transactions keep only their responses.
+    /// Client INVITE transactions, until the final response: the request
+    /// (for CANCEL and the ACK of a non-2xx). Others keep only bytes.
     request: Option<Request>,
     request_bytes: Bytes,
     last_response: Option<Bytes>,
@@ -438,8 +438,10 @@ impl TransactionLayer {
         self.txs.get(key).and_then(|t| t.timers[timer.idx()])
     }
 
-    /// The original request of a client transaction (server transactions
-    /// keep only their responses, so this is `None` for them).
+    /// The original request of a client INVITE transaction until its final
+    /// response (what a CANCEL or the ACK of a non-2xx is built from);
+    /// `None` for other transactions, which retransmit from the printed
+    /// bytes, and for server transactions, which keep only their responses.
     pub fn request(&self, key: &TxKey) -> Option<&Request> {
         self.txs.get(key).and_then(|t| t.request.as_ref())
     }
@@ -521,7 +523,10 @@ impl TransactionLayer {
                 state: if invite { TxState::Calling } else { TxState::Trying },
                 peer,
                 reliable,
-                request: Some(req),
+                // Only an INVITE needs its request again (for a CANCEL and
+                // the ACK of a non-2xx), and only until its final response;
+                // retransmissions use the printed bytes.
+                request: invite.then_some(req),
                 request_bytes: bytes.clone(),
                 last_response: None,
                 last_status: 0,
@@ -619,6 +624,7 @@ impl TransactionLayer {
                     // RFC 6026 §8.4: a 2xx moves the transaction to Accepted and
                     // starts Timer M = 64*T1; the 2xx goes to the TU.
                     tx.state = TxState::Accepted;
+                    tx.request = None;
                     Self::disarm(tx, Timer::B);
                     self.events.push_back(TxEvent::Response { key: key.clone(), response: resp });
                     self.arm(&key, Timer::M, now + t.t1x64());
@@ -630,7 +636,7 @@ impl TransactionLayer {
                     // TU, and the client transaction MUST generate an ACK request."
                     tx.state = TxState::Completed;
                     Self::disarm(tx, Timer::B);
-                    let ack = tx.request.as_ref().map(|r| build_ack(r, &resp).to_bytes());
+                    let ack = tx.request.take().map(|r| build_ack(&r, &resp).to_bytes());
                     tx.ack_bytes = ack.clone();
                     let (peer, reliable) = (tx.peer, tx.reliable);
                     if let Some(ack) = ack {
