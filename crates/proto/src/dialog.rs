@@ -192,22 +192,24 @@ impl Dialog {
             }
             _ => (self.remote_target.clone(), self.route_set.clone()),
         };
-        let mut req = Request::new(method.clone(), uri);
-        req.headers.push(Header::Via(via));
-        req.headers.push(Header::MaxForwards(70));
-        for r in routes {
-            req.headers.push(Header::Route(r));
-        }
         let mut from = self.local.clone();
         from.params.set("tag", Some(&self.id.local_tag));
         let mut to = self.remote.clone();
         if !self.id.remote_tag.is_empty() {
             to.params.set("tag", Some(&self.id.remote_tag));
         }
-        req.headers.push(Header::From(from));
-        req.headers.push(Header::To(to));
-        req.headers.push(Header::CallId(self.id.call_id.clone()));
-        req.headers.push(Header::CSeq(CSeq { seq, method }));
+        let mut req = Request::new(method.clone(), uri);
+        // One borrow of the (copy-on-write) header vector for all the pushes.
+        let h = req.headers.as_mut_vec();
+        h.push(Header::Via(via));
+        h.push(Header::MaxForwards(70));
+        for r in routes {
+            h.push(Header::Route(r));
+        }
+        h.push(Header::From(from));
+        h.push(Header::To(to));
+        h.push(Header::CallId(self.id.call_id.clone()));
+        h.push(Header::CSeq(CSeq { seq, method }));
         req
     }
 

@@ -652,29 +652,29 @@ impl InviteSession {
         let tag = ByteString::from(request.headers.from().and_then(|f| f.tag()).unwrap_or(""));
         let mut via = config.via.clone();
         via.params.set("branch", Some(&crate::transaction::new_branch(rng)));
-        request.headers.push_front(Header::Via(via));
-        request.headers.push(Header::CSeq(CSeq { seq: 1, method: Method::Invite }));
-        request.headers.push(Header::MaxForwards(70));
-        request.headers.push(Header::Contact(sipact_message::Contact::Addr(config.contact.clone())));
-        request.headers.push(Header::Allow(ALLOW.to_vec()));
+        // One borrow of the (copy-on-write) header vector for all the pushes.
+        let h = request.headers.as_mut_vec();
+        h.insert(0, Header::Via(via));
+        h.push(Header::CSeq(CSeq { seq: 1, method: Method::Invite }));
+        h.push(Header::MaxForwards(70));
+        h.push(Header::Contact(sipact_message::Contact::Addr(config.contact.clone())));
+        h.push(Header::Allow(ALLOW.to_vec()));
         match config.rel100 {
             Rel100::Required => {
-                request.headers.push(Header::Require(vec![ByteString::from_static("100rel")]));
-                request.headers.push(Header::Supported(
-                    ["timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect(),
-                ));
+                h.push(Header::Require(vec![ByteString::from_static("100rel")]));
+                h.push(Header::Supported(["timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect()));
             }
-            Rel100::Supported => request.headers.push(supported()),
-            Rel100::Unsupported => request
-                .headers
-                .push(Header::Supported(["timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect())),
+            Rel100::Supported => h.push(supported()),
+            Rel100::Unsupported => {
+                h.push(Header::Supported(["timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect()))
+            }
         }
         if let Some(se) = config.session_expires {
-            request.headers.push(Header::SessionExpires(DeltaParams::new(se)));
-            request.headers.push(Header::MinSe(DeltaParams::new(config.min_se)));
+            h.push(Header::SessionExpires(DeltaParams::new(se)));
+            h.push(Header::MinSe(DeltaParams::new(config.min_se)));
         }
         if let Some(ua) = &config.user_agent {
-            request.headers.push(Header::UserAgent(ByteString::from(ua.as_str())));
+            h.push(Header::UserAgent(ByteString::from(ua.as_str())));
         }
         let mut oa = Oa::Idle;
         let mut sent = None;

@@ -12,9 +12,11 @@ pub const BRANCH_COOKIE: &str = "z9hG4bK";
 /// 100 Trying, which the caller makes with `None`).
 pub fn response_for(req: &Request, status: u16, to_tag: Option<&str>) -> Response {
     let mut resp = Response::new(status);
+    // One borrow of the (shared, copy-on-write) vector for all the pushes.
+    let out = resp.headers.as_mut_vec();
     for h in req.headers.iter() {
         match h {
-            Header::Via(_) | Header::From(_) | Header::CallId(_) | Header::CSeq(_) => resp.headers.push(h.clone()),
+            Header::Via(_) | Header::From(_) | Header::CallId(_) | Header::CSeq(_) => out.push(h.clone()),
             Header::To(to) => {
                 let mut to = to.clone();
                 if let Some(tag) = to_tag
@@ -22,7 +24,7 @@ pub fn response_for(req: &Request, status: u16, to_tag: Option<&str>) -> Respons
                 {
                     to.params.set("tag", Some(tag));
                 }
-                resp.headers.push(Header::To(to));
+                out.push(Header::To(to));
             }
             _ => {}
         }
