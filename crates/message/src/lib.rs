@@ -8,7 +8,9 @@
 //! bytes: tags, branches, parameter names and values, user parts, most host
 //! names) are held inline, so parsing, cloning and dropping them costs no
 //! allocation and no reference count; longer ones share the input buffer
-//! ([`bytes::Bytes`] underneath) without copying.
+//! ([`bytes::Bytes`] underneath) without copying. A message's header vector
+//! is shared between clones and copied on the first change ([`Headers`]),
+//! so keeping a message and handing it on costs no header copy.
 //!
 //! ```
 //! use sipact_message::{SipMessage, Method};

@@ -547,6 +547,9 @@ pub struct InviteSession {
     out: Queue<Out>,
     events: Queue<SessionEvent>,
     ended: bool,
+    /// Whether the user agent has indexed this session's dialog (see
+    /// [`InviteSession::dialog_to_index`]).
+    dialog_indexed: bool,
     tag: ByteString,
 }
 
@@ -780,6 +783,7 @@ impl InviteSession {
             out: Queue::new(),
             events: Queue::new(),
             ended: false,
+            dialog_indexed: false,
             tag,
         }
     }
@@ -807,6 +811,18 @@ impl InviteSession {
     /// The dialog, once there is one (early or confirmed).
     pub fn dialog(&self) -> Option<&Dialog> {
         self.dialog.as_ref()
+    }
+
+    /// The dialog, the first time it is asked for once it exists: a user
+    /// agent indexes each session's dialog once (its Call-ID and local tag
+    /// never change), not on every event.
+    pub fn dialog_to_index(&mut self) -> Option<&Dialog> {
+        if self.dialog_indexed {
+            return None;
+        }
+        let d = self.dialog.as_ref()?;
+        self.dialog_indexed = true;
+        Some(d)
     }
     /// The early dialogs of an outbound session (forking).
     pub fn early_dialogs(&self) -> &[Dialog] {

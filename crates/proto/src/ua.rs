@@ -1294,8 +1294,8 @@ impl UserAgentCore {
 
     fn on_session_event(&mut self, now: Instant, id: u64, event: SessionEvent) {
         // Index dialogs as they appear, so in-dialog requests find the session.
-        if let Some(s) = self.sessions.get(&id)
-            && let Some(d) = s.dialog()
+        if let Some(s) = self.sessions.get_mut(&id)
+            && let Some(d) = s.dialog_to_index()
         {
             self.by_dialog.insert(&d.id.call_id, &d.id.local_tag, id);
         }
