@@ -909,19 +909,19 @@ impl TransactionLayer {
                         method: c.method.clone(),
                         sent_by: ByteString::new(),
                     });
+                let tx = key.as_ref().and_then(|k| self.txs.get_mut(k));
+                let found = tx.is_some();
+                // A response on a connection pins the transaction to it: if
+                // that connection closes, the transaction ends.
+                if let Some(tx) = tx
+                    && tx.peer.flow.is_none()
+                    && peer.flow.is_some()
+                    && tx.peer.transport == peer.transport
+                {
+                    tx.peer.flow = peer.flow;
+                }
                 match key {
-                    Some(k) if self.txs.contains_key(&k) => {
-                        // A response on a connection pins the transaction to
-                        // it: if that connection closes, the transaction ends.
-                        if let Some(tx) = self.txs.get_mut(&k)
-                            && tx.peer.flow.is_none()
-                            && peer.flow.is_some()
-                            && tx.peer.transport == peer.transport
-                        {
-                            tx.peer.flow = peer.flow;
-                        }
-                        self.client_response(now, k, resp)
-                    }
+                    Some(k) if found => self.client_response(now, k, resp),
                     _ => self.events.push_back(TxEvent::StrayResponse { response: resp, peer }),
                 }
             }
