@@ -972,11 +972,12 @@ impl TransactionLayer {
             }
             let Some(Reverse(Deadline { at, slot, .. })) = self.heap.pop() else { break };
             let Some((key, timer)) = self.timer_slots.take(slot) else { continue };
-            let live = self.txs.get(&key).is_some_and(|t| t.timers[timer.idx()] == Some(at));
-            if live {
-                if let Some(tx) = self.txs.get_mut(&key) {
-                    tx.timers[timer.idx()] = None;
-                }
+            // Live when the transaction still has this timer armed for this
+            // time (a re-armed or disarmed timer leaves a stale entry).
+            if let Some(tx) = self.txs.get_mut(&key)
+                && tx.timers[timer.idx()] == Some(at)
+            {
+                tx.timers[timer.idx()] = None;
                 self.fire(at, timer, key);
             }
         }
