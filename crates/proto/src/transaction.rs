@@ -477,10 +477,16 @@ impl TransactionLayer {
     fn arm(&mut self, key: &TxKey, timer: Timer, at: Instant) {
         if let Some(tx) = self.txs.get_mut(key) {
             tx.timers[timer.idx()] = Some(at);
-            self.seq += 1;
-            let slot = self.timer_slots.put(key.clone(), timer);
-            self.heap.push(Reverse(Deadline { at, seq: self.seq, slot }));
+            self.schedule(key, timer, at);
         }
+    }
+
+    /// The heap half of arming, for a transaction whose `timers` slot the
+    /// caller already set (it holds the transaction: no second lookup).
+    fn schedule(&mut self, key: &TxKey, timer: Timer, at: Instant) {
+        self.seq += 1;
+        let slot = self.timer_slots.put(key.clone(), timer);
+        self.heap.push(Reverse(Deadline { at, seq: self.seq, slot }));
     }
 
     fn disarm(tx: &mut Tx, timer: Timer) {
@@ -516,6 +522,16 @@ impl TransactionLayer {
         let reliable = peer.transport.is_reliable();
         let bytes = req.to_bytes();
         let t = self.config.timers;
+        // §17.1.1.2: "If an unreliable transport is being used, the client
+        // transaction MUST start timer A with a value of T1." / "...MUST set
+        // timer B to 64*T1". §17.1.2.2: timer F = 64*T1; timer E = T1 for
+        // unreliable transports.
+        let (retransmit, timeout) = if invite { (Timer::A, Timer::B) } else { (Timer::E, Timer::F) };
+        let mut timers = [None; TIMERS];
+        if !reliable {
+            timers[retransmit.idx()] = Some(now + t.t1);
+        }
+        timers[timeout.idx()] = Some(now + t.t1x64());
         self.txs.insert(
             key.clone(),
             Tx {
@@ -532,24 +548,15 @@ impl TransactionLayer {
                 last_status: 0,
                 ack_bytes: None,
                 interval: t.t1,
-                timers: [None; TIMERS],
+                timers,
                 cancel_pending: false,
             },
         );
         self.send(peer, bytes);
-        if invite {
-            // §17.1.1.2: "If an unreliable transport is being used, the client
-            // transaction MUST start timer A with a value of T1." / "...MUST set timer B to 64*T1".
-            if !reliable {
-                self.arm(&key, Timer::A, now + t.t1);
+        for timer in [retransmit, timeout] {
+            if let Some(at) = timers[timer.idx()] {
+                self.schedule(&key, timer, at);
             }
-            self.arm(&key, Timer::B, now + t.t1x64());
-        } else {
-            // §17.1.2.2: timer F = 64*T1; timer E = T1 for unreliable transports.
-            if !reliable {
-                self.arm(&key, Timer::E, now + t.t1);
-            }
-            self.arm(&key, Timer::F, now + t.t1x64());
         }
         Ok(key)
     }
@@ -626,8 +633,10 @@ impl TransactionLayer {
                     tx.state = TxState::Accepted;
                     tx.request = None;
                     Self::disarm(tx, Timer::B);
+                    let at = now + t.t1x64();
+                    tx.timers[Timer::M.idx()] = Some(at);
                     self.events.push_back(TxEvent::Response { key: key.clone(), response: resp });
-                    self.arm(&key, Timer::M, now + t.t1x64());
+                    self.schedule(&key, Timer::M, at);
                 } else {
                     // §17.1.1.2: "When in either the Calling or Proceeding states,
                     // reception of a response with status code from 300-699 MUST
@@ -679,11 +688,15 @@ impl TransactionLayer {
                     Self::disarm(tx, Timer::E);
                     Self::disarm(tx, Timer::F);
                     let reliable = tx.reliable;
+                    let at = now + t.t4;
+                    if !reliable {
+                        tx.timers[Timer::K.idx()] = Some(at);
+                    }
                     self.events.push_back(TxEvent::Response { key: key.clone(), response: resp });
                     if reliable {
                         self.terminate(&key);
                     } else {
-                        self.arm(&key, Timer::K, now + t.t4);
+                        self.schedule(&key, Timer::K, at);
                     }
                 }
             }
@@ -716,7 +729,9 @@ impl TransactionLayer {
                 } else if status < 300 {
                     // RFC 6026 §8.5: 2xx → Accepted, Timer L = 64*T1.
                     tx.state = TxState::Accepted;
-                    self.arm(key, Timer::L, now + t.t1x64());
+                    let at = now + t.t1x64();
+                    tx.timers[Timer::L.idx()] = Some(at);
+                    self.schedule(key, Timer::L, at);
                 } else {
                     // §17.2.1: 300-699 → Completed; Timer G = T1 (unreliable),
                     // Timer H = 64*T1.
@@ -747,7 +762,9 @@ impl TransactionLayer {
                     if tx.reliable {
                         self.terminate(key);
                     } else {
-                        self.arm(key, Timer::J, now + t.t1x64());
+                        let at = now + t.t1x64();
+                        tx.timers[Timer::J.idx()] = Some(at);
+                        self.schedule(key, Timer::J, at);
                     }
                 }
                 Ok(())
