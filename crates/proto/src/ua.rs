@@ -1388,13 +1388,13 @@ impl UserAgentCore {
                 }
             }
             TxEvent::Timeout { key } => {
-                self.plain_requests.remove(&key);
+                self.forget_plain(&key);
                 if let Some(owner) = self.client.remove(&key) {
                     self.on_failure(now, owner, true);
                 }
             }
             TxEvent::TransportError { key } | TxEvent::Refused { key, .. } => {
-                self.plain_requests.remove(&key);
+                self.forget_plain(&key);
                 if let Some(owner) = self.client.remove(&key) {
                     self.on_failure(now, owner, false);
                 }
@@ -1402,7 +1402,7 @@ impl UserAgentCore {
             TxEvent::NoAck { .. } => {}
             TxEvent::Terminated { key, .. } => {
                 self.client.remove(&key);
-                self.plain_requests.remove(&key);
+                self.forget_plain(&key);
                 self.by_server_tx.remove(&key);
             }
         }
@@ -1530,6 +1530,14 @@ impl UserAgentCore {
                 }
             }
             Owner::Nobody => {}
+        }
+    }
+
+    /// Drops the kept copy of an OPTIONS or MESSAGE (none for most
+    /// transactions: the table is usually empty, and then not hashed into).
+    fn forget_plain(&mut self, key: &TxKey) {
+        if !self.plain_requests.is_empty() {
+            self.plain_requests.remove(key);
         }
     }
 
