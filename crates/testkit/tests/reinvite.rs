@@ -127,6 +127,14 @@ fn carry(p: &mut Pair, from: usize, to: usize, drop: impl Fn(&SipMessage) -> boo
     out
 }
 
+/// The first request of `method` among carried messages.
+fn request_in(msgs: &[(bool, SipMessage)], method: &Method) -> Option<sipact_message::Request> {
+    msgs.iter().find_map(|(_, m)| match m {
+        SipMessage::Request(r) if r.method == *method => Some(r.clone()),
+        _ => None,
+    })
+}
+
 /// RFC 3261 §9.1 and §15: a session that ends (BYE) while its re-INVITE
 /// is in Proceeding, its 2xx lost, cancels that re-INVITE. Otherwise the
 /// client transaction would wait in Proceeding for ever: no timer runs
@@ -139,13 +147,7 @@ fn session_end_cancels_a_pending_reinvite() {
     let now = p.now;
     p.sides[0].ua.renegotiate_with(now, a, "reinvite", None, false, true, &[]).expect("reinvite");
     let sent = carry(&mut p, 0, 1, |_| false);
-    let reinvite = sent
-        .iter()
-        .find_map(|(_, m)| match m {
-            SipMessage::Request(r) if r.method == Method::Invite => Some(r.clone()),
-            _ => None,
-        })
-        .expect("re-INVITE sent");
+    let reinvite = request_in(&sent, &Method::Invite).expect("re-INVITE sent");
     // Bob answers 100 and 200; the 200 is lost, the 100 puts Alice's
     // transaction in Proceeding.
     let back = carry(&mut p, 1, 0, |m| matches!(m, SipMessage::Response(r) if r.status == 200));
@@ -158,13 +160,8 @@ fn session_end_cancels_a_pending_reinvite() {
     assert!(out.iter().any(|(_, m)| matches!(m, SipMessage::Request(r) if r.method == Method::Bye)), "{out:?}");
     let _ = carry(&mut p, 1, 0, |_| false);
     let out = carry(&mut p, 0, 1, |_| false);
-    let cancel = out
-        .iter()
-        .find_map(|(_, m)| match m {
-            SipMessage::Request(r) if r.method == Method::Cancel => Some(r.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no CANCEL after the session ended: {out:?}"));
+    let cancel =
+        request_in(&out, &Method::Cancel).unwrap_or_else(|| panic!("no CANCEL after the session ended: {out:?}"));
     // §9.1: the CANCEL matches the re-INVITE: same Request-URI, Call-ID,
     // CSeq number and top Via branch.
     assert_eq!(cancel.uri, reinvite.uri);
