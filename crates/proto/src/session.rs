@@ -511,7 +511,10 @@ pub struct InviteSession {
     remote_offer: Option<Box<Body>>,
     local_hold: bool,
     reneg: Option<Box<Renegotiation>>,
-    reneg_server: Option<TxKey>,
+    /// A re-INVITE from the peer was answered with a 2xx that still waits
+    /// for its ACK: another re-INVITE meanwhile gets 500 with Retry-After
+    /// (RFC 3261 §14.2), and no renegotiation of ours starts.
+    reneg_server: bool,
     pending_retry: Option<Box<Renegotiation>>,
     timers: Vec<(STimer, Instant)>,
     interval: Duration,
@@ -542,7 +545,9 @@ pub struct InviteSession {
     session_interval: Option<u32>,
     we_refresh: bool,
     dtmf_queue: VecDeque<Tone>,
-    refer_sub: Option<(TxKey, u32)>,
+    /// The implicit subscription of a REFER we accepted (RFC 3515 §2.4.4)
+    /// is active: progress goes out as NOTIFY.
+    refer_sub: bool,
     refer_out: bool,
     out: Queue<Out>,
     events: Queue<SessionEvent>,
@@ -755,7 +760,7 @@ impl InviteSession {
             remote_offer: None,
             local_hold: false,
             reneg: None,
-            reneg_server: None,
+            reneg_server: false,
             pending_retry: None,
             timers: Vec::new(),
             last_2xx: None,
@@ -775,7 +780,7 @@ impl InviteSession {
             session_interval: None,
             we_refresh: false,
             dtmf_queue: VecDeque::new(),
-            refer_sub: None,
+            refer_sub: false,
             refer_out: false,
             // A session rarely has more than two outputs or events queued
             // at once; four slots of these large values would take the
@@ -1658,7 +1663,7 @@ impl InviteSession {
             }
         } else {
             // The ACK of a re-INVITE of the peer's ends that exchange.
-            self.reneg_server = None;
+            self.reneg_server = false;
         }
     }
 
@@ -1718,7 +1723,7 @@ impl InviteSession {
                 if req.headers.iter().any(|h| matches!(h, Header::ReferTo(_))) {
                     let r = self.respond(&req, 202);
                     self.out.push_back(Out::Response { key: key.clone(), response: r });
-                    self.refer_sub = Some((key, 0));
+                    self.refer_sub = true;
                     self.events.push_back(SessionEvent::Refer { request: req });
                     // RFC 3515 §2.4.4: the first NOTIFY reports 100 Trying.
                     self.notify_refer(100, rng);
@@ -1786,7 +1791,7 @@ impl InviteSession {
             self.out.push_back(Out::Response { key, response: r });
             return;
         }
-        if self.reneg_server.is_some() && req.method == Method::Invite {
+        if self.reneg_server && req.method == Method::Invite {
             let mut r = self.respond(&req, 500);
             r.headers.push(Header::RetryAfter(DeltaParams::new(1)));
             self.out.push_back(Out::Response { key, response: r });
@@ -1824,7 +1829,7 @@ impl InviteSession {
             self.start_session_timer(now, iv, self.we_refresh);
         }
         if req.method == Method::Invite {
-            self.reneg_server = Some(key.clone());
+            self.reneg_server = true;
             self.last_2xx = Some(r.clone());
             self.interval = self.config.timers.t1;
             self.arm(STimer::Retrans2xx, now + self.interval);
@@ -1999,7 +2004,7 @@ impl InviteSession {
         if self.state != SessionState::Confirmed || without_sdp && use_update {
             return Err(self.invalid(op));
         }
-        if self.reneg.is_some() || self.oa != Oa::Idle || self.reneg_server.is_some() {
+        if self.reneg.is_some() || self.oa != Oa::Idle || self.reneg_server {
             return Err(SessionError::Pending);
         }
         let purpose = if use_update { Purpose::Update } else { Purpose::Reinvite };
@@ -2258,8 +2263,7 @@ impl InviteSession {
     /// NOTIFY with a `message/sipfrag` status line (RFC 3515 §2.4.5); a final
     /// status (≥ 200) ends the implicit subscription.
     pub fn notify_refer(&mut self, status: u16, rng: &mut dyn Rng) {
-        if self.refer_sub.is_none() || self.state != SessionState::Confirmed && self.state != SessionState::Terminating
-        {
+        if !self.refer_sub || self.state != SessionState::Confirmed && self.state != SessionState::Terminating {
             return;
         }
         let Some(mut n) = self.in_dialog(Method::Notify, rng) else { return };
@@ -2279,7 +2283,7 @@ impl InviteSession {
         n.headers.push(Header::ContentType(MediaType::new("message", "sipfrag")));
         n.body = Bytes::from(format!("SIP/2.0 {status} {}\r\n", sipact_message::default_reason(status)));
         if status >= 200 {
-            self.refer_sub = None;
+            self.refer_sub = false;
         }
         self.out.push_back(Out::Request { request: n, purpose: Purpose::Notify });
     }
@@ -2327,7 +2331,7 @@ impl InviteSession {
                         self.send_bye(rng);
                         self.end(Cause::NoAck);
                     } else {
-                        self.reneg_server = None;
+                        self.reneg_server = false;
                     }
                 }
                 STimer::Glare => {
