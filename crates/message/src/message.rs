@@ -732,7 +732,7 @@ fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<
         // RFC 3261 §19.1.1 (table): URI headers are not allowed in a
         // Request-URI (RFC 4475 §3.1.2.11 escruri).
         if let Uri::Sip(s) = &uri
-            && !s.headers.is_empty()
+            && !s.headers().is_empty()
         {
             let q = u.find('?').unwrap_or(0);
             return Err(ParseError::new(ErrorKind::InvalidUri, uri_off + q));

@@ -71,14 +71,15 @@ fn sip_uri() -> impl Strategy<Value = SipUri> {
         uri_params(),
         prop::collection::vec(("[a-zA-Z][a-zA-Z0-9]{0,6}", "[a-zA-Z0-9:/?+$-]{1,8}"), 0..3),
     )
-        .prop_map(|(secure, userinfo, host, port, params, headers)| SipUri {
-            secure,
-            user: userinfo.as_ref().map(|(u, _)| bs(u.clone())),
-            password: userinfo.and_then(|(_, p)| p).map(bs),
-            host,
-            port,
-            params,
-            headers: Params(headers.into_iter().map(|(n, v)| Param::new(bs(n), bs(v))).collect()),
+        .prop_map(|(secure, userinfo, host, port, params, headers)| {
+            let mut u = SipUri::new(host);
+            u.secure = secure;
+            u.user = userinfo.as_ref().map(|(u, _)| bs(u.clone()));
+            u.port = port;
+            u.params = params;
+            u.set_password(userinfo.and_then(|(_, p)| p).map(bs));
+            u.set_headers(Params(headers.into_iter().map(|(n, v)| Param::new(bs(n), bs(v))).collect()));
+            u
         })
 }
 
@@ -258,7 +259,7 @@ fn message() -> impl Strategy<Value = SipMessage> {
                     // RFC 3261 §19.1.1: no URI headers in a Request-URI.
                     let mut uri = uri.clone();
                     if let Uri::Sip(s) = &mut uri {
-                        s.headers = Params::new();
+                        s.set_headers(Params::new());
                     }
                     SipMessage::Request(Request { method: m.clone(), uri, version: Version::SIP_2_0, headers, body })
                 } else {

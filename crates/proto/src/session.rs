@@ -2242,7 +2242,7 @@ impl InviteSession {
                 escape_hvalue(&r.remote_tag),
                 escape_hvalue(&r.local_tag)
             );
-            u.headers.push(Param::new("Replaces", v.as_str()));
+            u.headers_mut().push(Param::new("Replaces", v.as_str()));
         }
         let local = self.dialog.as_ref().map(|d| d.local.clone());
         let Some(mut refer) = self.in_dialog(Method::Refer, rng) else { return Err(self.invalid("refer")) };

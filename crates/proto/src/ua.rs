@@ -961,7 +961,7 @@ impl UserAgentCore {
         let mut extra = Vec::new();
         let mut uri = target;
         if let Uri::Sip(u) = &mut uri {
-            if let Some(rep) = u.headers.find("Replaces").and_then(|p| p.value.clone()) {
+            if let Some(rep) = u.headers().find("Replaces").and_then(|p| p.value.clone()) {
                 let decoded = String::from_utf8_lossy(&percent(&rep)).into_owned();
                 let v = format!("Replaces: {decoded}");
                 if let Ok(SipMessage::Request(r)) = SipMessage::parse(Bytes::from(format!(
@@ -970,7 +970,7 @@ impl UserAgentCore {
                     extra.extend(r.headers.iter().filter(|h| matches!(h, Header::Replaces(_))).cloned());
                 }
             }
-            u.headers = Default::default();
+            u.set_headers(Default::default());
         }
         if let Some(by) = refer.headers.from() {
             let mut by = by.clone();
