@@ -426,13 +426,6 @@ impl SipUri {
         }
     }
 
-    fn with_rare(mut self, password: Option<ByteString>, headers: Params) -> Self {
-        if password.is_some() || !headers.is_empty() {
-            self.rare = Some(Box::new(RareParts { password, headers }));
-        }
-        self
-    }
-
     /// The user part with %-escapes decoded.
     pub fn user_decoded(&self) -> Option<String> {
         self.user.as_deref().map(|u| String::from_utf8_lossy(&percent_decode(u)).into_owned())
@@ -808,8 +801,8 @@ fn parse_sip_uri(src: &ByteString, s: &str, secure: bool, full: bool) -> Result<
         if !rest.is_empty() {
             return Err(ErrorKind::InvalidUri);
         }
-        let u = SipUri { secure, user, host, port, params: Params::new(), rare: None };
-        return Ok(u.with_rare(password, Params::new()));
+        let rare = password.map(|password| Box::new(RareParts { password: Some(password), headers: Params::new() }));
+        return Ok(SipUri { secure, user, host, port, params: Params::new(), rare });
     }
     let qmark = find_byte(rest, b'?').unwrap_or(rest.len());
     let params = uri_params(src, &rest[..qmark])?;
@@ -824,7 +817,9 @@ fn parse_sip_uri(src: &ByteString, s: &str, secure: bool, full: bool) -> Result<
             headers.push(Param { name: sub(src, n), value: Some(sub(src, v)) });
         }
     }
-    Ok(SipUri { secure, user, host, port, params, rare: None }.with_rare(password, Params(headers)))
+    let rare =
+        (password.is_some() || !headers.is_empty()).then(|| Box::new(RareParts { password, headers: Params(headers) }));
+    Ok(SipUri { secure, user, host, port, params, rare })
 }
 
 #[cfg(test)]
