@@ -35,10 +35,76 @@ impl Param {
 }
 
 /// An ordered list of parameters with case-insensitive lookup.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+///
+/// Nearly every list holds one to four parameters (a tag; a branch with
+/// `rport` and `received`), so vectors of four slots are reused through a
+/// per-thread pool instead of going to the allocator for each list parsed,
+/// copied into a response, or dropped.
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Params(pub Vec<Param>);
+
+/// Four-slot parameter vectors kept for reuse on this thread.
+mod pool {
+    use std::cell::RefCell;
+
+    use super::Param;
+
+    /// Slots of a pooled vector.
+    pub(super) const SLOTS: usize = 4;
+    /// Vectors kept per thread (about 18 KB).
+    const KEEP: usize = 64;
+
+    thread_local! {
+        static POOL: RefCell<Vec<Vec<Param>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// An empty vector with [`SLOTS`] slots.
+    pub(super) fn take() -> Vec<Param> {
+        POOL.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(SLOTS))
+    }
+
+    /// Empties `v` and keeps it when it has [`SLOTS`] slots and the pool room.
+    pub(super) fn give(v: &mut Vec<Param>) {
+        if v.capacity() != SLOTS {
+            return;
+        }
+        // The parameters are dropped before the pool is borrowed.
+        v.clear();
+        let v = std::mem::take(v);
+        let _ = POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut()
+                && p.len() < KEEP
+            {
+                p.push(v);
+            }
+        });
+    }
+}
+
+impl Drop for Params {
+    fn drop(&mut self) {
+        pool::give(&mut self.0);
+    }
+}
+
+impl Clone for Params {
+    fn clone(&self) -> Self {
+        if self.0.is_empty() {
+            return Params::new();
+        }
+        if self.0.len() <= pool::SLOTS {
+            let mut v = pool::take();
+            v.extend(self.0.iter().cloned());
+            return Params(v);
+        }
+        Params(self.0.clone())
+    }
+}
 
 impl Params {
     /// A copy whose strings keep no received buffer alive (see [`ByteString::detached`]).
@@ -51,8 +117,11 @@ impl Params {
         )
     }
 
-    /// [`Params::detached`] in place: no new vector.
+    /// [`Params::detached`] in place. The vector is also cut to its length:
+    /// what is detached is kept long (a dialog's addresses), and a pooled
+    /// four-slot vector holding one tag would waste three slots.
     pub fn detach(&mut self) {
+        self.0.shrink_to_fit();
         for p in &mut self.0 {
             p.name.detach();
             if let Some(v) = &mut p.value {
@@ -92,10 +161,8 @@ impl Params {
         if let Some(p) = self.0.iter_mut().find(|p| eq_ic(&p.name, name)) {
             p.value = value;
         } else {
-            // Most parameter lists built here hold one parameter (a tag):
-            // room for one, not the four a first push would reserve.
             if self.0.capacity() == 0 {
-                self.0.reserve_exact(1);
+                self.0 = pool::take();
             }
             self.0.push(Param { name: ByteString::from(name), value });
         }
@@ -110,6 +177,9 @@ impl Params {
 
     /// Appends a parameter.
     pub fn push(&mut self, p: Param) {
+        if self.0.capacity() == 0 {
+            self.0 = pool::take();
+        }
         self.0.push(p);
     }
 
@@ -150,6 +220,9 @@ pub(crate) fn header_params<'a>(src: &ByteString, mut s: &'a str) -> Result<(&'a
         let Some(rest) = t.strip_prefix(';') else {
             return Ok((s, Params(params)));
         };
+        if params.capacity() == 0 {
+            params = pool::take();
+        }
         let rest = trim_ws_start(rest);
         let n = run_of(rest, TOKEN);
         if n == 0 {
