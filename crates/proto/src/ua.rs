@@ -697,12 +697,13 @@ impl UserAgentCore {
 
     // ----- commands -----------------------------------------------------
 
-    /// A new Call-ID: 20 random characters at `sipact`.
-    fn new_call_id(&mut self) -> String {
-        let mut s = String::with_capacity(27);
-        self.rng.push_token(&mut s, 20);
-        s.push_str("@sipact");
-        s
+    /// A new Call-ID: 16 random characters (82 bits) at `sipact`. The 23
+    /// bytes fit a string held inline, so the Call-ID is never allocated,
+    /// however many times a session, its dialog and the indexes copy it.
+    fn new_call_id(&mut self) -> ByteString {
+        let mut buf = *b"0123456789abcdef@sipact";
+        self.rng.fill_token(&mut buf[..16]);
+        crate::rand::token_text(&buf)
     }
 
     /// Starts an outbound session to `target` (a URI; `user@host` gets `sip:`).
