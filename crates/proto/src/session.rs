@@ -901,7 +901,9 @@ impl InviteSession {
 
     fn sent_sdp(&mut self, b: &Body) {
         if b.is_sdp() {
-            self.local_sdp = Some(Box::new(detached_sdp(b)));
+            // Our own description (from the hooks), not a slice of a
+            // received datagram: kept as it is, not copied.
+            self.local_sdp = Some(Box::new(b.clone()));
         }
     }
 
@@ -1044,7 +1046,7 @@ impl InviteSession {
 
     fn invite_response(&mut self, now: Instant, resp: Response, rng: &mut dyn Rng) {
         let status = resp.status;
-        let remote_tag = resp.headers.to().and_then(|t| t.tag()).map(str::to_owned);
+        let remote_tag = resp.headers.to().and_then(|t| t.tag()).map(ByteString::from);
         if status < 200 {
             if self.state != SessionState::Calling && self.state != SessionState::Early {
                 return;
