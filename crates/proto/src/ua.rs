@@ -732,7 +732,7 @@ impl UserAgentCore {
         req.headers.push(Header::From(from));
         req.headers.push(Header::To(NameAddr::new(uri)));
         let call_id = self.new_call_id();
-        req.headers.push(Header::CallId(ByteString::from(call_id.as_str())));
+        req.headers.push(Header::CallId(call_id.clone()));
         if opts.anonymous {
             req.headers.push(Header::Privacy(vec![ByteString::from_static("id")]));
         }
@@ -753,7 +753,7 @@ impl UserAgentCore {
         self.call_mods.insert(id, call.clone());
         let hooks = with_modifiers(hooks, mods, call);
         let s = InviteSession::outbound(id, req, cfg, hooks, opts.without_sdp, &mut *self.rng)?;
-        self.by_dialog.insert(&ByteString::from(call_id), &tag, id);
+        self.by_dialog.insert(&call_id, &tag, id);
         self.sessions.insert(id, Box::new(s));
         self.drain_session(now, id);
         Ok(id)
@@ -1018,7 +1018,7 @@ impl UserAgentCore {
         from.params.set("tag", Some(&crate::rand::short_token(&mut *self.rng, 10)));
         req.headers.push(Header::From(from));
         req.headers.push(Header::To(NameAddr::new(uri)));
-        req.headers.push(Header::CallId(ByteString::from(self.new_call_id())));
+        req.headers.push(Header::CallId(self.new_call_id()));
         req.headers.push(Header::CSeq(sipact_message::CSeq { seq: 1, method }));
         if let Some(b) = body {
             req.headers.push(Header::ContentType(b.content_type));
