@@ -1167,6 +1167,7 @@ impl UserAgentCore {
         shrink_map(&mut self.by_dialog.0);
         shrink_map(&mut self.by_server_tx);
         shrink_map(&mut self.client);
+        shrink_map(&mut self.reinvites);
         shrink_map(&mut self.plain_requests);
     }
 
