@@ -803,10 +803,10 @@ pub struct Headers(Option<Arc<Vec<Header>>>);
 /// still inside its `Arc`) goes back here when no clone shares it, at most
 /// [`POOL_MAX`] of them, and the next parse takes it.
 mod pool {
-    use std::cell::RefCell;
     use std::sync::Arc;
 
     use super::Header;
+    use crate::pool::{FreeList, keep, take as spare};
 
     /// Vectors kept per thread (at most about 8 x 64 x 248 bytes).
     pub(super) const POOL_MAX: usize = 8;
@@ -816,15 +816,12 @@ mod pool {
     const KEEP_MAX: usize = 64;
 
     thread_local! {
-        static POOL: RefCell<Vec<Arc<Vec<Header>>>> = const { RefCell::new(Vec::new()) };
+        static POOL: FreeList<Arc<Vec<Header>>> = const { FreeList::new(Vec::new()) };
     }
 
     /// An unshared, empty vector with room for at least [`START`] headers.
     pub(super) fn take() -> Arc<Vec<Header>> {
-        POOL.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Arc::new(Vec::with_capacity(START)))
+        spare(&POOL).unwrap_or_else(|| Arc::new(Vec::with_capacity(START)))
     }
 
     /// Empties `a` and keeps it when no clone shares it and the pool has
@@ -837,13 +834,7 @@ mod pool {
         // Dropped before the pool is borrowed: a header's drop never reaches
         // the pool, but this keeps the borrow short anyway.
         v.clear();
-        let _ = POOL.try_with(|p| {
-            if let Ok(mut p) = p.try_borrow_mut()
-                && p.len() < POOL_MAX
-            {
-                p.push(a);
-            }
-        });
+        keep(&POOL, a, POOL_MAX);
     }
 }
 

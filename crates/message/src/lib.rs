@@ -37,6 +37,7 @@ mod headers;
 mod message;
 mod method;
 mod param;
+mod pool;
 mod text;
 mod uri;
 

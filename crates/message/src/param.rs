@@ -47,9 +47,8 @@ pub struct Params(pub Vec<Param>);
 
 /// Four-slot parameter vectors kept for reuse on this thread.
 mod pool {
-    use std::cell::RefCell;
-
     use super::Param;
+    use crate::pool::{FreeList, keep, take as spare};
 
     /// Slots of a pooled vector.
     pub(super) const SLOTS: usize = 4;
@@ -57,15 +56,12 @@ mod pool {
     const KEEP: usize = 64;
 
     thread_local! {
-        static POOL: RefCell<Vec<Vec<Param>>> = const { RefCell::new(Vec::new()) };
+        static POOL: FreeList<Vec<Param>> = const { FreeList::new(Vec::new()) };
     }
 
     /// An empty vector with [`SLOTS`] slots.
     pub(super) fn take() -> Vec<Param> {
-        POOL.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Vec::with_capacity(SLOTS))
+        spare(&POOL).unwrap_or_else(|| Vec::with_capacity(SLOTS))
     }
 
     /// Empties `v` and keeps it when it has [`SLOTS`] slots and the pool room.
@@ -75,14 +71,7 @@ mod pool {
         }
         // The parameters are dropped before the pool is borrowed.
         v.clear();
-        let v = std::mem::take(v);
-        let _ = POOL.try_with(|p| {
-            if let Ok(mut p) = p.try_borrow_mut()
-                && p.len() < KEEP
-            {
-                p.push(v);
-            }
-        });
+        keep(&POOL, std::mem::take(v), KEEP);
     }
 }
 
