@@ -317,7 +317,9 @@ impl Default for TxConfig {
 #[derive(Debug)]
 pub struct TransactionLayer {
     config: TxConfig,
-    txs: crate::Map<TxKey, Tx>,
+    /// Transactions are boxed: the table moves only keys and pointers
+    /// when it grows or shrinks, not whole transactions.
+    txs: crate::Map<TxKey, Box<Tx>>,
     heap: BinaryHeap<Reverse<Deadline>>,
     timer_slots: TimerSlots,
     seq: u64,
@@ -534,7 +536,7 @@ impl TransactionLayer {
         timers[timeout.idx()] = Some(now + t.t1x64());
         self.txs.insert(
             key.clone(),
-            Tx {
+            Box::new(Tx {
                 kind: if invite { TxKind::ClientInvite } else { TxKind::ClientNonInvite },
                 state: if invite { TxState::Calling } else { TxState::Trying },
                 peer,
@@ -550,7 +552,7 @@ impl TransactionLayer {
                 interval: t.t1,
                 timers,
                 cancel_pending: false,
-            },
+            }),
         );
         self.send(peer, bytes);
         for timer in [retransmit, timeout] {
@@ -795,7 +797,7 @@ impl TransactionLayer {
         let invite = req.method == Method::Invite;
         self.txs.insert(
             key.clone(),
-            Tx {
+            Box::new(Tx {
                 kind: if invite { TxKind::ServerInvite } else { TxKind::ServerNonInvite },
                 state: if invite { TxState::Proceeding } else { TxState::Trying },
                 peer: response_peer(req, peer),
@@ -808,7 +810,7 @@ impl TransactionLayer {
                 interval: self.config.timers.t1,
                 timers: [None; TIMERS],
                 cancel_pending: false,
-            },
+            }),
         );
     }
 
