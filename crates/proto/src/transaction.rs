@@ -81,6 +81,13 @@ pub enum Timer {
 
 const TIMERS: usize = 12;
 
+/// Entries the transaction table, the timer heap and the timer slots keep
+/// room for when they shrink after a burst: enough for a few hundred calls
+/// in flight (tens of kilobytes), so that a steady rate of short bursts
+/// does not rebuild them every time, while a burst of many thousands still
+/// gives its memory back.
+const KEEP: usize = 1024;
+
 impl Timer {
     fn idx(self) -> usize {
         self as usize
@@ -371,11 +378,14 @@ impl TimerSlots {
         v
     }
 
-    /// Gives back memory once no deadline is armed.
+    /// Gives back memory once no deadline is armed, keeping room for
+    /// [`KEEP`] (so a steady rate of short bursts does not regrow it each time).
     fn shrink(&mut self) {
-        if self.slots.len() == self.free.len() && self.slots.capacity() > 64 {
-            self.slots = Vec::new();
-            self.free = Vec::new();
+        if self.slots.len() == self.free.len() && self.slots.capacity() > KEEP {
+            self.slots.clear();
+            self.free.clear();
+            self.slots.shrink_to(KEEP);
+            self.free.shrink_to(KEEP);
         }
     }
 }
@@ -1006,12 +1016,12 @@ impl TransactionLayer {
     /// Gives back memory after a burst: the table of transactions and the
     /// timer heap keep their largest size otherwise.
     fn shrink(&mut self) {
-        if self.txs.capacity() > 64 && self.txs.len() * 4 < self.txs.capacity() {
-            self.txs.shrink_to(self.txs.len() * 2);
+        if self.txs.capacity() > KEEP && self.txs.len() * 4 < self.txs.capacity() {
+            self.txs.shrink_to((self.txs.len() * 2).max(KEEP));
         }
         self.timer_slots.shrink();
-        if self.heap.capacity() > 64 && self.heap.len() * 4 < self.heap.capacity() {
-            self.heap.shrink_to(self.heap.len() * 2);
+        if self.heap.capacity() > KEEP && self.heap.len() * 4 < self.heap.capacity() {
+            self.heap.shrink_to((self.heap.len() * 2).max(KEEP));
         }
     }
 
