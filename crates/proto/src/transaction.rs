@@ -279,6 +279,9 @@ pub enum TransactionError {
 
 #[derive(Debug)]
 struct Tx {
+    /// The key it is found by (kept here so that a timer, which names the
+    /// slot, can end the transaction and report its key without a copy).
+    key: TxKey,
     kind: TxKind,
     state: TxState,
     peer: Peer,
@@ -324,64 +327,120 @@ impl Default for TxConfig {
 #[derive(Debug)]
 pub struct TransactionLayer {
     config: TxConfig,
-    /// Transactions are boxed: the table moves only keys and pointers
-    /// when it grows or shrinks, not whole transactions.
-    txs: crate::Map<TxKey, Box<Tx>>,
+    txs: TxTable,
     heap: BinaryHeap<Reverse<Deadline>>,
-    timer_slots: TimerSlots,
     seq: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TxEvent>,
 }
 
 /// A timer deadline in the heap, ordered by time then insertion: small
-/// (the heap moves entries on every push and pop), the transaction and
-/// timer it is for wait in [`TimerSlots`].
+/// (the heap moves entries on every push and pop). It names the slot of its
+/// transaction in the [`TxTable`]; it is live while that slot holds a
+/// transaction with this timer armed for exactly this time. A deadline left
+/// over from a transaction that ended, whose slot now holds another one, is
+/// live only if the new one armed the same timer for the same instant, and
+/// then firing it is right (the second heap entry finds it disarmed).
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Deadline {
     at: Instant,
     seq: u64,
     slot: u32,
+    timer: Timer,
 }
 
-/// The transaction key and timer of each armed deadline, in slots reused
-/// once their deadline is popped.
+/// The live transactions: each boxed in a slot of a slab (growing or
+/// shrinking moves pointers, not transactions; timers name the slot, so
+/// firing one hashes nothing and copies no key), found by key through an
+/// index.
 #[derive(Debug, Default)]
-struct TimerSlots {
-    slots: Vec<Option<(TxKey, Timer)>>,
+struct TxTable {
+    index: crate::Map<TxKey, u32>,
+    slots: Vec<Option<Box<Tx>>>,
     free: Vec<u32>,
 }
 
-impl TimerSlots {
-    fn put(&mut self, key: TxKey, timer: Timer) -> u32 {
-        match self.free.pop() {
+impl TxTable {
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    fn contains_key(&self, key: &TxKey) -> bool {
+        self.index.contains_key(key)
+    }
+
+    fn slot_of(&self, key: &TxKey) -> Option<u32> {
+        self.index.get(key).copied()
+    }
+
+    fn get(&self, key: &TxKey) -> Option<&Tx> {
+        self.at(self.slot_of(key)?)
+    }
+
+    fn get_mut(&mut self, key: &TxKey) -> Option<&mut Tx> {
+        self.at_mut(self.slot_of(key)?)
+    }
+
+    fn at(&self, slot: u32) -> Option<&Tx> {
+        self.slots.get(slot as usize)?.as_deref()
+    }
+
+    fn at_mut(&mut self, slot: u32) -> Option<&mut Tx> {
+        self.slots.get_mut(slot as usize)?.as_deref_mut()
+    }
+
+    /// Adds a transaction (its key is not in the table) and returns its slot.
+    fn insert(&mut self, tx: Box<Tx>) -> u32 {
+        let key = tx.key.clone();
+        let slot = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = Some((key, timer));
+                self.slots[i as usize] = Some(tx);
                 i
             }
             None => {
-                self.slots.push(Some((key, timer)));
+                self.slots.push(Some(tx));
                 (self.slots.len() - 1) as u32
             }
-        }
+        };
+        self.index.insert(key, slot);
+        slot
     }
 
-    fn get(&self, slot: u32) -> Option<&(TxKey, Timer)> {
-        self.slots.get(slot as usize).and_then(Option::as_ref)
+    fn remove(&mut self, key: &TxKey) -> Option<Box<Tx>> {
+        let slot = self.index.remove(key)?;
+        self.take_slot(slot)
     }
 
-    fn take(&mut self, slot: u32) -> Option<(TxKey, Timer)> {
-        let v = self.slots.get_mut(slot as usize)?.take();
-        if v.is_some() {
-            self.free.push(slot);
-        }
-        v
+    fn remove_at(&mut self, slot: u32) -> Option<Box<Tx>> {
+        let tx = self.take_slot(slot)?;
+        self.index.remove(&tx.key);
+        Some(tx)
     }
 
-    /// Gives back memory once no deadline is armed, keeping room for
-    /// [`KEEP`] (so a steady rate of short bursts does not regrow it each time).
+    fn take_slot(&mut self, slot: u32) -> Option<Box<Tx>> {
+        let tx = self.slots.get_mut(slot as usize)?.take()?;
+        self.free.push(slot);
+        Some(tx)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Tx> {
+        self.slots.iter().filter_map(|s| s.as_deref())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Tx> {
+        self.slots.iter_mut().filter_map(|s| s.as_deref_mut())
+    }
+
+    /// Gives back memory after a burst, keeping room for [`KEEP`].
     fn shrink(&mut self) {
-        if self.slots.len() == self.free.len() && self.slots.capacity() > KEEP {
+        if self.index.capacity() > KEEP && self.index.len() * 4 < self.index.capacity() {
+            self.index.shrink_to((self.index.len() * 2).max(KEEP));
+        }
+        if self.index.is_empty() && self.slots.capacity() > KEEP {
             self.slots.clear();
             self.free.clear();
             self.slots.shrink_to(KEEP);
@@ -416,9 +475,8 @@ impl TransactionLayer {
     pub fn new(config: TxConfig) -> Self {
         TransactionLayer {
             config,
-            txs: crate::Map::default(),
+            txs: TxTable::default(),
             heap: BinaryHeap::new(),
-            timer_slots: TimerSlots::default(),
             seq: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -472,33 +530,32 @@ impl TransactionLayer {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         // Drop stale heap entries so the answer is exact.
         while let Some(Reverse(d)) = self.heap.peek() {
-            let live = self
-                .timer_slots
-                .get(d.slot)
-                .is_some_and(|(key, timer)| self.txs.get(key).is_some_and(|t| t.timers[timer.idx()] == Some(d.at)));
-            if live {
+            if self.txs.at(d.slot).is_some_and(|t| t.timers[d.timer.idx()] == Some(d.at)) {
                 return Some(d.at);
             }
-            let slot = d.slot;
             self.heap.pop();
-            self.timer_slots.take(slot);
         }
         None
     }
 
     fn arm(&mut self, key: &TxKey, timer: Timer, at: Instant) {
-        if let Some(tx) = self.txs.get_mut(key) {
-            tx.timers[timer.idx()] = Some(at);
-            self.schedule(key, timer, at);
+        if let Some(slot) = self.txs.slot_of(key) {
+            self.arm_at(slot, timer, at);
         }
     }
 
-    /// The heap half of arming, for a transaction whose `timers` slot the
+    fn arm_at(&mut self, slot: u32, timer: Timer, at: Instant) {
+        if let Some(tx) = self.txs.at_mut(slot) {
+            tx.timers[timer.idx()] = Some(at);
+            self.schedule(slot, timer, at);
+        }
+    }
+
+    /// The heap half of arming, for a transaction whose `timers` entry the
     /// caller already set (it holds the transaction: no second lookup).
-    fn schedule(&mut self, key: &TxKey, timer: Timer, at: Instant) {
+    fn schedule(&mut self, slot: u32, timer: Timer, at: Instant) {
         self.seq += 1;
-        let slot = self.timer_slots.put(key.clone(), timer);
-        self.heap.push(Reverse(Deadline { at, seq: self.seq, slot }));
+        self.heap.push(Reverse(Deadline { at, seq: self.seq, slot, timer }));
     }
 
     fn disarm(tx: &mut Tx, timer: Timer) {
@@ -507,7 +564,15 @@ impl TransactionLayer {
 
     fn terminate(&mut self, key: &TxKey) {
         if let Some(tx) = self.txs.remove(key) {
-            self.events.push_back(TxEvent::Terminated { key: key.clone(), kind: tx.kind });
+            let Tx { key, kind, .. } = *tx;
+            self.events.push_back(TxEvent::Terminated { key, kind });
+        }
+    }
+
+    fn terminate_at(&mut self, slot: u32) {
+        if let Some(tx) = self.txs.remove_at(slot) {
+            let Tx { key, kind, .. } = *tx;
+            self.events.push_back(TxEvent::Terminated { key, kind });
         }
     }
 
@@ -544,30 +609,28 @@ impl TransactionLayer {
             timers[retransmit.idx()] = Some(now + t.t1);
         }
         timers[timeout.idx()] = Some(now + t.t1x64());
-        self.txs.insert(
-            key.clone(),
-            Box::new(Tx {
-                kind: if invite { TxKind::ClientInvite } else { TxKind::ClientNonInvite },
-                state: if invite { TxState::Calling } else { TxState::Trying },
-                peer,
-                reliable,
-                // Only an INVITE needs its request again (for a CANCEL and
-                // the ACK of a non-2xx), and only until its final response;
-                // retransmissions use the printed bytes.
-                request: invite.then_some(req),
-                request_bytes: bytes.clone(),
-                last_response: None,
-                last_status: 0,
-                ack_bytes: None,
-                interval: t.t1,
-                timers,
-                cancel_pending: false,
-            }),
-        );
+        let slot = self.txs.insert(Box::new(Tx {
+            key: key.clone(),
+            kind: if invite { TxKind::ClientInvite } else { TxKind::ClientNonInvite },
+            state: if invite { TxState::Calling } else { TxState::Trying },
+            peer,
+            reliable,
+            // Only an INVITE needs its request again (for a CANCEL and
+            // the ACK of a non-2xx), and only until its final response;
+            // retransmissions use the printed bytes.
+            request: invite.then_some(req),
+            request_bytes: bytes.clone(),
+            last_response: None,
+            last_status: 0,
+            ack_bytes: None,
+            interval: t.t1,
+            timers,
+            cancel_pending: false,
+        }));
         self.send(peer, bytes);
         for timer in [retransmit, timeout] {
             if let Some(at) = timers[timer.idx()] {
-                self.schedule(&key, timer, at);
+                self.schedule(slot, timer, at);
             }
         }
         Ok(key)
@@ -610,7 +673,8 @@ impl TransactionLayer {
 
     fn client_response(&mut self, now: Instant, key: TxKey, resp: Response) {
         let t = self.config.timers;
-        let Some(tx) = self.txs.get_mut(&key) else { return };
+        let Some(slot) = self.txs.slot_of(&key) else { return };
+        let Some(tx) = self.txs.at_mut(slot) else { return };
         let status = resp.status;
         match (tx.kind, tx.state) {
             (TxKind::ClientInvite, TxState::Calling | TxState::Proceeding) => {
@@ -648,7 +712,7 @@ impl TransactionLayer {
                     let at = now + t.t1x64();
                     tx.timers[Timer::M.idx()] = Some(at);
                     self.events.push_back(TxEvent::Response { key: key.clone(), response: resp });
-                    self.schedule(&key, Timer::M, at);
+                    self.schedule(slot, Timer::M, at);
                 } else {
                     // §17.1.1.2: "When in either the Calling or Proceeding states,
                     // reception of a response with status code from 300-699 MUST
@@ -669,7 +733,7 @@ impl TransactionLayer {
                     if reliable {
                         self.terminate(&key);
                     } else {
-                        self.arm(&key, Timer::D, now + t.d);
+                        self.arm_at(slot, Timer::D, now + t.d);
                     }
                 }
             }
@@ -708,7 +772,7 @@ impl TransactionLayer {
                     if reliable {
                         self.terminate(&key);
                     } else {
-                        self.schedule(&key, Timer::K, at);
+                        self.schedule(slot, Timer::K, at);
                     }
                 }
             }
@@ -726,7 +790,8 @@ impl TransactionLayer {
     /// it to Completed.
     pub fn send_response(&mut self, now: Instant, key: &TxKey, resp: Response) -> Result<(), TransactionError> {
         let t = self.config.timers;
-        let tx = self.txs.get_mut(key).ok_or(TransactionError::NoTransaction)?;
+        let slot = self.txs.slot_of(key).ok_or(TransactionError::NoTransaction)?;
+        let tx = self.txs.at_mut(slot).ok_or(TransactionError::NoTransaction)?;
         let status = resp.status;
         let bytes = resp.to_bytes();
         let peer = tx.peer;
@@ -743,16 +808,16 @@ impl TransactionLayer {
                     tx.state = TxState::Accepted;
                     let at = now + t.t1x64();
                     tx.timers[Timer::L.idx()] = Some(at);
-                    self.schedule(key, Timer::L, at);
+                    self.schedule(slot, Timer::L, at);
                 } else {
                     // §17.2.1: 300-699 → Completed; Timer G = T1 (unreliable),
                     // Timer H = 64*T1.
                     tx.state = TxState::Completed;
                     tx.interval = t.t1;
                     if !tx.reliable {
-                        self.arm(key, Timer::G, now + t.t1);
+                        self.arm_at(slot, Timer::G, now + t.t1);
                     }
-                    self.arm(key, Timer::H, now + t.t1x64());
+                    self.arm_at(slot, Timer::H, now + t.t1x64());
                 }
                 Ok(())
             }
@@ -772,11 +837,11 @@ impl TransactionLayer {
                     // §17.2.2: final → Completed; Timer J = 64*T1 (unreliable) or zero.
                     tx.state = TxState::Completed;
                     if tx.reliable {
-                        self.terminate(key);
+                        self.terminate_at(slot);
                     } else {
                         let at = now + t.t1x64();
                         tx.timers[Timer::J.idx()] = Some(at);
-                        self.schedule(key, Timer::J, at);
+                        self.schedule(slot, Timer::J, at);
                     }
                 }
                 Ok(())
@@ -805,23 +870,21 @@ impl TransactionLayer {
 
     fn new_server_tx(&mut self, key: &TxKey, req: &Request, peer: Peer) {
         let invite = req.method == Method::Invite;
-        self.txs.insert(
-            key.clone(),
-            Box::new(Tx {
-                kind: if invite { TxKind::ServerInvite } else { TxKind::ServerNonInvite },
-                state: if invite { TxState::Proceeding } else { TxState::Trying },
-                peer: response_peer(req, peer),
-                reliable: peer.transport.is_reliable(),
-                request: None,
-                request_bytes: Bytes::new(),
-                last_response: None,
-                last_status: 0,
-                ack_bytes: None,
-                interval: self.config.timers.t1,
-                timers: [None; TIMERS],
-                cancel_pending: false,
-            }),
-        );
+        self.txs.insert(Box::new(Tx {
+            key: key.clone(),
+            kind: if invite { TxKind::ServerInvite } else { TxKind::ServerNonInvite },
+            state: if invite { TxState::Proceeding } else { TxState::Trying },
+            peer: response_peer(req, peer),
+            reliable: peer.transport.is_reliable(),
+            request: None,
+            request_bytes: Bytes::new(),
+            last_response: None,
+            last_status: 0,
+            ack_bytes: None,
+            interval: self.config.timers.t1,
+            timers: [None; TIMERS],
+            cancel_pending: false,
+        }));
     }
 
     fn server_request(&mut self, now: Instant, mut req: Request, peer: Peer) {
@@ -999,15 +1062,14 @@ impl TransactionLayer {
             if d.at > now {
                 break;
             }
-            let Some(Reverse(Deadline { at, slot, .. })) = self.heap.pop() else { break };
-            let Some((key, timer)) = self.timer_slots.take(slot) else { continue };
+            let Some(Reverse(Deadline { at, slot, timer, .. })) = self.heap.pop() else { break };
             // Live when the transaction still has this timer armed for this
             // time (a re-armed or disarmed timer leaves a stale entry).
-            if let Some(tx) = self.txs.get_mut(&key)
+            if let Some(tx) = self.txs.at_mut(slot)
                 && tx.timers[timer.idx()] == Some(at)
             {
                 tx.timers[timer.idx()] = None;
-                self.fire(at, timer, key);
+                self.fire(at, timer, slot);
             }
         }
         self.shrink();
@@ -1016,18 +1078,15 @@ impl TransactionLayer {
     /// Gives back memory after a burst: the table of transactions and the
     /// timer heap keep their largest size otherwise.
     fn shrink(&mut self) {
-        if self.txs.capacity() > KEEP && self.txs.len() * 4 < self.txs.capacity() {
-            self.txs.shrink_to((self.txs.len() * 2).max(KEEP));
-        }
-        self.timer_slots.shrink();
+        self.txs.shrink();
         if self.heap.capacity() > KEEP && self.heap.len() * 4 < self.heap.capacity() {
             self.heap.shrink_to((self.heap.len() * 2).max(KEEP));
         }
     }
 
-    fn fire(&mut self, at: Instant, timer: Timer, key: TxKey) {
+    fn fire(&mut self, at: Instant, timer: Timer, slot: u32) {
         let t = self.config.timers;
-        let Some(tx) = self.txs.get_mut(&key) else { return };
+        let Some(tx) = self.txs.at_mut(slot) else { return };
         match timer {
             Timer::A => {
                 // §17.1.1.2: "When timer A fires, the client transaction MUST
@@ -1036,7 +1095,7 @@ impl TransactionLayer {
                     tx.interval *= 2;
                     let (peer, bytes, next) = (tx.peer, tx.request_bytes.clone(), at + tx.interval);
                     self.send(peer, bytes);
-                    self.arm(&key, Timer::A, next);
+                    self.arm_at(slot, Timer::A, next);
                 }
             }
             Timer::E => {
@@ -1046,7 +1105,7 @@ impl TransactionLayer {
                     tx.interval = if tx.state == TxState::Trying { (tx.interval * 2).min(t.t2) } else { t.t2 };
                     let (peer, bytes, next) = (tx.peer, tx.request_bytes.clone(), at + tx.interval);
                     self.send(peer, bytes);
-                    self.arm(&key, Timer::E, next);
+                    self.arm_at(slot, Timer::E, next);
                 }
             }
             Timer::G => {
@@ -1060,23 +1119,23 @@ impl TransactionLayer {
                         let peer = tx.peer;
                         self.send(peer, bytes);
                     }
-                    self.arm(&key, Timer::G, next);
+                    self.arm_at(slot, Timer::G, next);
                 }
             }
             Timer::B | Timer::F => {
                 // §17.1.1.2 / §17.1.2.2: timeout reported to the TU, transaction terminated.
-                self.events.push_back(TxEvent::Timeout { key: key.clone() });
-                self.terminate(&key);
+                self.events.push_back(TxEvent::Timeout { key: tx.key.clone() });
+                self.terminate_at(slot);
             }
             Timer::H => {
                 // §17.2.1: "If timer H fires while in the Completed state, ...
                 // the server transaction MUST transition to the Terminated
                 // state, and MUST indicate to the TU that a transaction failure
                 // has occurred."
-                self.events.push_back(TxEvent::NoAck { key: key.clone() });
-                self.terminate(&key);
+                self.events.push_back(TxEvent::NoAck { key: tx.key.clone() });
+                self.terminate_at(slot);
             }
-            Timer::D | Timer::I | Timer::J | Timer::K | Timer::L | Timer::M => self.terminate(&key),
+            Timer::D | Timer::I | Timer::J | Timer::K | Timer::L | Timer::M => self.terminate_at(slot),
         }
     }
 
@@ -1093,8 +1152,8 @@ impl TransactionLayer {
     /// `transport`/`addr` that named no flow: the client transactions towards
     /// that destination not pinned to a connection yet are pinned to it.
     pub fn handle_flow_assigned(&mut self, transport: crate::TransportKind, addr: std::net::SocketAddr, flow: FlowId) {
-        for (key, tx) in self.txs.iter_mut() {
-            if key.role == Role::Client
+        for tx in self.txs.iter_mut() {
+            if tx.key.role == Role::Client
                 && tx.peer.flow.is_none()
                 && tx.peer.transport == transport
                 && tx.peer.addr == addr
@@ -1109,7 +1168,7 @@ impl TransactionLayer {
     /// answer and end too. Dialogs are not touched.
     pub fn handle_flow_closed(&mut self, flow: FlowId) {
         let mut dead: Vec<TxKey> =
-            self.txs.iter().filter(|(_, tx)| tx.peer.flow == Some(flow)).map(|(k, _)| k.clone()).collect();
+            self.txs.iter().filter(|tx| tx.peer.flow == Some(flow)).map(|tx| tx.key.clone()).collect();
         dead.sort_by(|a, b| a.branch.cmp(&b.branch));
         for key in dead {
             self.handle_send_error(&key);
