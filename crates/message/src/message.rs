@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crate::error::{ErrorKind, ParseError};
 use crate::headers::{CSeq, Header, HeaderName, Headers, RawHeader, parse_value};
 use crate::method::Method;
-use crate::text::{is_token_byte, is_ws, sub, trim_lws, write_u32};
+use crate::text::{find_u8, is_token_byte, is_ws, sub, trim_lws, write_u32};
 use crate::uri::{Uri, parse_uri};
 
 /// Size limits applied by the parser and the stream framer.
@@ -541,7 +541,7 @@ fn parse_message(
     // that an unreadable start line is reported first, in strict and lenient
     // parsing alike.
     let hs: &str = &head;
-    let sl_end = memchr::memchr(b'\n', hs.as_bytes()).unwrap_or(hs.len());
+    let sl_end = find_u8(hs.as_bytes(), b'\n').unwrap_or(hs.len());
     let start_line = hs[..sl_end].strip_suffix('\r').unwrap_or(&hs[..sl_end]);
     let mut msg = parse_start_line(&head, start_line, lead).map_err(fail)?;
     let headers = match &mut msg {
@@ -647,7 +647,7 @@ fn parse_lines(
         // found first; a name that is not a known one is then checked to
         // be a token (a known one matched a token exactly).
         let tb = text.as_bytes();
-        let Some(colon) = find_colon(tb) else {
+        let Some(colon) = find_u8(tb, b':') else {
             return Err(ParseError::new(ErrorKind::InvalidHeaderName, off));
         };
         let mut n = colon;
@@ -694,10 +694,16 @@ fn parse_lines(
 #[inline(always)]
 fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<SipMessage, ParseError> {
     if start_line.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/")) {
-        let mut parts = start_line.splitn(3, ' ');
-        let v = parts.next().unwrap_or("");
-        let code = parts.next().unwrap_or("");
-        let reason = parts.next().unwrap_or("");
+        // `SIP-Version SP Status-Code SP Reason-Phrase`: split at the first
+        // two spaces (the reason may hold more).
+        let (v, rest) = match find_u8(start_line.as_bytes(), b' ') {
+            Some(i) => (&start_line[..i], &start_line[i + 1..]),
+            None => (start_line, ""),
+        };
+        let (code, reason) = match find_u8(rest.as_bytes(), b' ') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, ""),
+        };
         let version = parse_version(v).ok_or(ParseError::new(ErrorKind::InvalidVersion, lead))?;
         let code_err = ParseError::new(ErrorKind::InvalidStatusCode, lead + v.len() + 1);
         if code.len() != 3 || !code.bytes().all(|c| c.is_ascii_digit()) {
@@ -746,28 +752,6 @@ fn parse_start_line(head: &ByteString, start_line: &str, lead: usize) -> Result<
             body: Bytes::new(),
         }))
     }
-}
-
-/// Position of the first `:` in `b`, eight bytes at a time.
-#[inline]
-fn find_colon(b: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        // Bytes equal to ':' become zero; the lowest zero byte sets the
-        // lowest high bit (bits above a zero byte may be false hits, never
-        // below it).
-        let x = u64::from_le_bytes(w) ^ (LO * u64::from(b':'));
-        let z = x.wrapping_sub(LO) & !x & HI;
-        if z != 0 {
-            return Some(i + (z.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    b[i..].iter().position(|&c| c == b':').map(|p| i + p)
 }
 
 /// Replaces each CRLF/LF followed by white space with a single space.
