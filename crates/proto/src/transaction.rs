@@ -81,12 +81,11 @@ pub enum Timer {
 
 const TIMERS: usize = 12;
 
-/// Entries the transaction table, the timer heap and the timer slots keep
-/// room for when they shrink after a burst: enough for a few hundred calls
-/// in flight (tens of kilobytes), so that a steady rate of short bursts
-/// does not rebuild them every time, while a burst of many thousands still
-/// gives its memory back.
-const KEEP: usize = 1024;
+/// Entries the transaction table and the timer heap keep room for when
+/// they shrink after a burst (some tens of calls in flight, about 40 KB),
+/// so that steady short bursts do not rebuild them from nothing every
+/// time, while a burst of thousands still gives its memory back.
+const KEEP: usize = 256;
 
 impl Timer {
     fn idx(self) -> usize {
@@ -619,7 +618,8 @@ impl TransactionLayer {
             // the ACK of a non-2xx), and only until its final response;
             // retransmissions use the printed bytes.
             request: invite.then_some(req),
-            request_bytes: bytes.clone(),
+            // For retransmissions, which only an unreliable transport has.
+            request_bytes: if reliable { Bytes::new() } else { bytes.clone() },
             last_response: None,
             last_status: 0,
             ack_bytes: None,
@@ -678,7 +678,10 @@ impl TransactionLayer {
         let status = resp.status;
         match (tx.kind, tx.state) {
             (TxKind::ClientInvite, TxState::Calling | TxState::Proceeding) => {
+                // Any response stops the retransmissions (Timer A): the
+                // printed request is not needed again.
                 Self::disarm(tx, Timer::A);
+                tx.request_bytes = Bytes::new();
                 if status < 200 {
                     // §17.1.1.2: "If the client transaction receives a provisional
                     // response while in the Calling state, it transitions to the
@@ -759,8 +762,9 @@ impl TransactionLayer {
                     self.events.push_back(TxEvent::Response { key, response: resp });
                 } else {
                     // §17.1.2.2: final → Completed, passed up, Timer K = T4
-                    // (unreliable) or zero (reliable).
+                    // (unreliable) or zero (reliable). No more retransmissions.
                     tx.state = TxState::Completed;
+                    tx.request_bytes = Bytes::new();
                     Self::disarm(tx, Timer::E);
                     Self::disarm(tx, Timer::F);
                     let reliable = tx.reliable;
@@ -797,7 +801,11 @@ impl TransactionLayer {
         let peer = tx.peer;
         match (tx.kind, tx.state) {
             (TxKind::ServerInvite, TxState::Proceeding) => {
-                tx.last_response = Some(bytes.clone());
+                // Kept for resending on a retransmitted INVITE (§17.2.1) and
+                // for Timer G; a 2xx is not (the transaction absorbs
+                // retransmissions in Accepted, RFC 6026 §8.7, and the TU
+                // retransmits its 2xx itself).
+                tx.last_response = (!(200..300).contains(&status)).then(|| bytes.clone());
                 tx.last_status = status;
                 self.transmits.push_back(Transmit { peer, data: bytes });
                 if status < 200 {
@@ -823,12 +831,14 @@ impl TransactionLayer {
             }
             (TxKind::ServerInvite, TxState::Accepted) if (200..300).contains(&status) => {
                 // RFC 6026 §8.5: 2xx retransmissions from the TU pass through.
-                tx.last_response = Some(bytes.clone());
                 self.transmits.push_back(Transmit { peer, data: bytes });
                 Ok(())
             }
             (TxKind::ServerNonInvite, TxState::Trying | TxState::Proceeding) => {
-                tx.last_response = Some(bytes.clone());
+                // Kept for resending on a retransmitted request (§17.2.2),
+                // except a final one over a reliable transport, which ends
+                // the transaction now.
+                tx.last_response = (status < 200 || !tx.reliable).then(|| bytes.clone());
                 tx.last_status = status;
                 self.transmits.push_back(Transmit { peer, data: bytes });
                 if status < 200 {
@@ -900,6 +910,8 @@ impl TransactionLayer {
                     // seconds for unreliable transports, and zero seconds for
                     // reliable transports."
                     tx.state = TxState::Confirmed;
+                    // Confirmed absorbs ACKs and resends nothing.
+                    tx.last_response = None;
                     Self::disarm(tx, Timer::G);
                     Self::disarm(tx, Timer::H);
                     if tx.reliable {

@@ -1159,9 +1159,9 @@ impl UserAgentCore {
     /// map keeps its largest size otherwise).
     fn shrink(&mut self) {
         fn shrink_map<K: Eq + std::hash::Hash, V>(m: &mut crate::Map<K, V>) {
-            // Room for a few hundred calls stays (a few tens of kilobytes),
-            // so steady short bursts do not rebuild the tables each time.
-            const KEEP: usize = 1024;
+            // Room for some tens of calls stays, so steady short bursts
+            // do not rebuild the tables from nothing each time.
+            const KEEP: usize = 256;
             if m.capacity() > KEEP && m.len() * 4 < m.capacity() {
                 m.shrink_to((m.len() * 2).max(KEEP));
             }
