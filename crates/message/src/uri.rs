@@ -7,7 +7,9 @@ use crate::ByteString;
 
 use crate::error::{ErrorKind, ParseError};
 use crate::param::{Param, Params};
-use crate::text::{CLASS, HNV, HOSTCH, PARAMCHAR, PASSWORD, USER, all_in, eq_ic, find_byte, percent_decode, sub};
+use crate::text::{
+    CLASS, HNV, HOSTCH, PARAMCHAR, PASSWORD, UNRESERVED, USER, all_in, eq_ic, find_byte, percent_decode, run_of, sub,
+};
 
 /// A host: domain name, IPv4 address or IPv6 reference.
 #[derive(Debug, Clone, Eq)]
@@ -783,6 +785,18 @@ fn uri_params(src: &ByteString, mut s: &str) -> Result<Params, ErrorKind> {
 
 #[inline(always)]
 fn parse_sip_uri(src: &ByteString, s: &str, secure: bool, full: bool) -> Result<SipUri, ErrorKind> {
+    // Fast path: `user@host[:port]` and nothing more, with a user part of
+    // unreserved characters only (no escape, no password, no `;` or `?`):
+    // the shape of nearly every URI in a call. The general path below
+    // reads such a URI the same way; anything else, or an error, goes
+    // there.
+    let n = run_of(s, UNRESERVED);
+    if n > 0
+        && s.as_bytes().get(n) == Some(&b'@')
+        && let Ok((host, port, "")) = parse_hostport(src, &s[n + 1..], false)
+    {
+        return Ok(SipUri { secure, user: Some(sub(src, &s[..n])), host, port, params: Params::new(), rare: None });
+    }
     // userinfo: everything before the last '@' that precedes the hostport.
     // With `full`, the user part may hold ';' and '?', so find '@' first.
     let at = if full {
