@@ -8,8 +8,8 @@ use crate::ByteString;
 use crate::method::Method;
 use crate::param::{Params, header_params};
 use crate::text::{
-    delta_seconds, eq_ic, is_token_char, is_ws, number_u32, quoted_raw, quoted_value, sub, token, write_quoted,
-    write_u32,
+    delta_seconds, eq_ic, find_u8, is_token_char, is_ws, number_u32, quoted_raw, quoted_value, sub, token,
+    write_quoted, write_u32,
 };
 use crate::uri::{Host, Uri, parse_hostport, parse_uri};
 
@@ -1173,7 +1173,7 @@ fn name_addr<'a>(
         }
     };
     let inner = rest.strip_prefix('<').ok_or(rest)?;
-    let close = inner.bytes().position(|b| b == b'>').ok_or(inner)?;
+    let close = find_u8(inner.as_bytes(), b'>').ok_or(inner)?;
     let uri = parse_uri(src, &inner[..close], true).map_err(|_| inner)?;
     let (rest, params) = params(src, &inner[close + 1..])?;
     out.push(wrap(NameAddr { display, uri, params }));
