@@ -202,7 +202,7 @@ impl Params {
 /// Parses `*( SEMI name [EQUAL value] )` for header parameters, where a value
 /// is a token/host or a quoted string. Stops at anything else.
 pub(crate) fn header_params<'a>(src: &ByteString, mut s: &'a str) -> Result<(&'a str, Params), &'a str> {
-    use crate::text::{GENVALUE, TOKEN, quoted_raw, run_of, sub, trim_ws_start};
+    use crate::text::{GENVALUE, TOKEN, long_run_of, quoted_raw, run_of, sub, trim_ws_start};
     let mut params = Vec::new();
     loop {
         let t = trim_ws_start(s);
@@ -227,7 +227,7 @@ pub(crate) fn header_params<'a>(src: &ByteString, mut s: &'a str) -> Result<(&'a
                     Err(_) => return Err(v),
                 }
             } else {
-                let end = run_of(v, GENVALUE);
+                let end = long_run_of(v, GENVALUE);
                 if end == 0 {
                     return Err(v);
                 }
