@@ -246,7 +246,9 @@ fn parse_host_str(s: &str, bare_v6: bool) -> Result<HostRef<'_>, ErrorKind> {
 /// that no label is empty except perhaps the last).
 fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
     // Four groups of one to three digits, each at most 255, separated by
-    // single dots, nothing after the fourth.
+    // single dots, nothing after the fourth. The digits of a group are
+    // read unrolled: one to three, no loop.
+    let digit = |i: usize| b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9).map(u32::from);
     let mut o = [0u8; 4];
     let mut i = 0;
     for (k, octet) in o.iter_mut().enumerate() {
@@ -256,14 +258,15 @@ fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
             }
             i += 1;
         }
-        let start = i;
-        let mut v = 0u32;
-        while i < b.len() && i - start < 3 && b[i].is_ascii_digit() {
-            v = v * 10 + u32::from(b[i] - b'0');
+        let mut v = digit(i)?;
+        i += 1;
+        if let Some(d) = digit(i) {
+            v = v * 10 + d;
             i += 1;
-        }
-        if i == start {
-            return None;
+            if let Some(d) = digit(i) {
+                v = v * 10 + d;
+                i += 1;
+            }
         }
         *octet = u8::try_from(v).ok()?;
     }
