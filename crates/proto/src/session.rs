@@ -608,18 +608,50 @@ const ALLOW: [Method; 10] = [
 /// A session's queue of outputs or events: rarely more than two values at
 /// once, and large ones (a message each), so it starts with room for two
 /// (four, the default, would take the allocator's slow path) and gives
-/// its memory back when the session settles.
+/// its memory back when the session settles. Buffers of two slots are
+/// handed back and taken again through a per-thread free list: a call
+/// fills and empties them several times (set-up, then BYE), and each time
+/// cost an allocation and a free.
 #[derive(Debug)]
-struct Queue<T>(VecDeque<T>);
+struct Queue<T: Pooled>(VecDeque<T>);
 
-impl<T> Queue<T> {
+/// Slots in a fresh queue buffer.
+const QUEUE_SLOTS: usize = 2;
+/// Spare buffers kept per thread and type.
+const QUEUE_SPARES: usize = 16;
+
+/// A type whose queue buffers have a per-thread free list.
+trait Pooled: Sized + 'static {
+    fn spares() -> &'static std::thread::LocalKey<std::cell::RefCell<Vec<VecDeque<Self>>>>;
+}
+
+macro_rules! pooled {
+    ($t:ty) => {
+        impl Pooled for $t {
+            fn spares() -> &'static std::thread::LocalKey<std::cell::RefCell<Vec<VecDeque<Self>>>> {
+                thread_local! {
+                    static SPARES: std::cell::RefCell<Vec<VecDeque<$t>>> = const { std::cell::RefCell::new(Vec::new()) };
+                }
+                &SPARES
+            }
+        }
+    };
+}
+pooled!(Out);
+pooled!(SessionEvent);
+
+impl<T: Pooled> Queue<T> {
     fn new() -> Self {
         Queue(VecDeque::new())
     }
 
     fn push_back(&mut self, v: T) {
         if self.0.capacity() == 0 {
-            self.0.reserve_exact(2);
+            self.0 = T::spares()
+                .try_with(|l| l.try_borrow_mut().ok().and_then(|mut l| l.pop()))
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| VecDeque::with_capacity(QUEUE_SLOTS));
         }
         self.0.push_back(v);
     }
@@ -628,11 +660,27 @@ impl<T> Queue<T> {
         self.0.pop_front()
     }
 
-    /// Frees the buffer when nothing is queued.
+    /// Gives the buffer back when nothing is queued (to the free list when
+    /// it has the usual two slots).
     fn release(&mut self) {
         if self.0.is_empty() && self.0.capacity() > 0 {
-            self.0 = VecDeque::new();
+            let buf = std::mem::take(&mut self.0);
+            if buf.capacity() == QUEUE_SLOTS {
+                let _ = T::spares().try_with(|l| {
+                    if let Ok(mut l) = l.try_borrow_mut()
+                        && l.len() < QUEUE_SPARES
+                    {
+                        l.push(buf);
+                    }
+                });
+            }
         }
+    }
+}
+
+impl<T: Pooled> Drop for Queue<T> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
