@@ -1405,10 +1405,15 @@ impl UserAgentCore {
                 }
             }
             TxEvent::NoAck { .. } => {}
+            // Client keys live in `client` (and `plain_requests`), server
+            // keys in `by_server_tx`: one table to look in, not three.
             TxEvent::Terminated { key, .. } => {
-                self.client.remove(&key);
-                self.forget_plain(&key);
-                self.by_server_tx.remove(&key);
+                if key.role == crate::transaction::Role::Client {
+                    self.client.remove(&key);
+                    self.forget_plain(&key);
+                } else {
+                    self.by_server_tx.remove(&key);
+                }
             }
         }
     }
