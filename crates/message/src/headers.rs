@@ -77,8 +77,31 @@ fn same_name(a: &[u8], canon: &[u8]) -> bool {
     if a.len() != canon.len() {
         return false;
     }
+    // The same rule on eight bytes at once where the name is that long:
+    // the first and the last eight (overlapping for up to sixteen), then
+    // any middle words.
+    let word = |b: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let differs = |at: usize| {
+        let (x, c) = (word(a, at), word(canon, at));
+        (x ^ c) & !((c & 0x4040_4040_4040_4040) >> 1) != 0
+    };
+    let n = a.len();
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if differs(at) {
+                return false;
+            }
+            at += 8;
+        }
+        return !differs(n - 8);
+    }
     let mut diff = 0u8;
-    for i in 0..a.len() {
+    for i in 0..n {
         let case_bit = (canon[i] & 0x40) >> 1;
         diff |= (a[i] ^ canon[i]) & !case_bit;
     }
