@@ -622,7 +622,7 @@ fn parse_lines(
         if raw.is_empty() {
             return Ok(Some(pos));
         }
-        if raw.starts_with(is_ws) {
+        if matches!(raw.as_bytes().first(), Some(b' ' | b'\t')) {
             // A continuation with no header before it.
             return Err(ParseError::new(ErrorKind::InvalidHeaderName, lead + pos));
         }
