@@ -1351,9 +1351,13 @@ impl InviteSession {
                 _ => {}
             }
         }
-        let mut r = Request::new(self.invite.method.clone(), self.invite.uri.detached());
-        r.headers = Headers::from_vec(kept);
-        self.invite = r;
+        self.invite = Request {
+            method: self.invite.method.clone(),
+            uri: self.invite.uri.detached(),
+            version: self.invite.version,
+            headers: Headers::from_vec(kept),
+            body: Bytes::new(),
+        };
         if let Some(d) = self.dialog.as_mut() {
             d.detach();
         }
