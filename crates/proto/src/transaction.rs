@@ -405,7 +405,11 @@ impl TxTable {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(key, slot);
+        // Callers insert only new keys; should one be there already, its
+        // transaction goes rather than leaking its slot.
+        if let Some(old) = self.index.insert(key, slot) {
+            self.take_slot(old);
+        }
         slot
     }
 

@@ -502,6 +502,49 @@ fn nict_timer_e_doubles_capped_at_t2_in_trying() {
 }
 
 #[test]
+fn timers_of_an_ended_transaction_never_fire_for_the_next_one() {
+    // §17.1.2.2: Timer E of a new transaction first fires T1 after it
+    // starts, whatever transaction ran before it. A transaction that ends
+    // early leaves its deadlines behind (E at t0+T1, F at t0+64*T1); the
+    // next transaction takes over its storage. Started 1 ms later, it must
+    // retransmit at t1+T1, t1+3*T1, ..., never at t0+T1, and time out at
+    // exactly t1+64*T1.
+    let t0 = Instant::now();
+    let mut l = layer();
+    let (a, _) = start_client(&mut l, t0, options("reuseA"), udp());
+    l.handle_send_error(&a);
+    assert!(terminated(&events(&mut l), &a));
+    let t1 = t0 + Duration::from_millis(1);
+    let (b, original) = start_client(&mut l, t1, options("reuseB"), udp());
+    assert_eq!(l.poll_timeout(), Some(t1 + T1), "A's stale deadline at t0+T1 is not reported");
+    l.handle_timeout(t0 + T1);
+    assert!(transmits(&mut l).is_empty(), "nothing fires at A's old deadline");
+    l.handle_timeout(t1 + T1);
+    let sent = transmits(&mut l);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].data, original);
+    assert_eq!(l.timer(&b, Timer::E), Some(t1 + T1 * 3));
+    assert_eq!(l.timer(&b, Timer::F), Some(t1 + T1 * 64));
+    l.handle_timeout(t0 + T1 * 64);
+    assert_eq!(l.state(&b), Some(TxState::Trying), "A's Timer F does not end B");
+    l.handle_timeout(t1 + T1 * 64);
+    let evs = events(&mut l);
+    assert!(evs.contains(&TxEvent::Timeout { key: b.clone() }));
+    assert!(terminated(&evs, &b));
+
+    // Started at the very instant A was, B's Timer E shares A's deadline:
+    // it fires once, at t0+T1, not twice.
+    let mut l = layer();
+    let (a, _) = start_client(&mut l, t0, options("reuseC"), udp());
+    l.handle_send_error(&a);
+    events(&mut l);
+    let (b, _) = start_client(&mut l, t0, options("reuseD"), udp());
+    l.handle_timeout(t0 + T1);
+    assert_eq!(transmits(&mut l).len(), 1);
+    assert_eq!(l.timer(&b, Timer::E), Some(t0 + T1 * 3));
+}
+
+#[test]
 fn nict_timer_e_is_t2_in_proceeding() {
     // RFC 3261 §17.1.2.2: "If Timer E fires while in the "Proceeding" state,
     // the request MUST be passed to the transport layer for retransmission,
