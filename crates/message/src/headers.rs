@@ -1,5 +1,6 @@
 //! Typed headers, the header collection, and per-header value grammar.
 
+use crate::out::put;
 use std::fmt;
 use std::sync::Arc;
 
@@ -263,11 +264,11 @@ impl Via {
         self.params.value("ttl").and_then(|v| v.parse().ok())
     }
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.protocol.as_bytes());
+        put(out, self.protocol.as_bytes());
         out.push(b'/');
-        out.extend_from_slice(self.version.as_bytes());
+        put(out, self.version.as_bytes());
         out.push(b'/');
-        out.extend_from_slice(self.transport.as_bytes());
+        put(out, self.transport.as_bytes());
         out.push(b' ');
         write_hostport(out, &self.host, self.port);
         self.params.write(out, b';');
@@ -494,15 +495,15 @@ impl Auth {
         self.params.iter().find(|p| eq_ic(&p.name, name)).map(|p| &*p.value)
     }
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.scheme.as_bytes());
+        put(out, self.scheme.as_bytes());
         for (i, p) in self.params.iter().enumerate() {
-            out.extend_from_slice(if i == 0 { b" " } else { b", " });
-            out.extend_from_slice(p.name.as_bytes());
+            put(out, if i == 0 { b" " } else { b", " });
+            put(out, p.name.as_bytes());
             out.push(b'=');
             if p.quoted {
                 write_quoted(out, &p.value);
             } else {
-                out.extend_from_slice(p.value.as_bytes());
+                put(out, p.value.as_bytes());
             }
         }
     }
@@ -699,10 +700,10 @@ impl Header {
 
     /// Prints `Name: value\r\n`.
     pub fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.name_str().as_bytes());
-        out.extend_from_slice(b": ");
+        put(out, self.name_str().as_bytes());
+        put(out, b": ");
         self.write_value(out);
-        out.extend_from_slice(b"\r\n");
+        put(out, b"\r\n");
     }
 
     /// Prints the value only.
@@ -710,20 +711,20 @@ impl Header {
         fn list(out: &mut Vec<u8>, items: &[ByteString], sep: &[u8]) {
             for (i, t) in items.iter().enumerate() {
                 if i > 0 {
-                    out.extend_from_slice(sep);
+                    put(out, sep);
                 }
-                out.extend_from_slice(t.as_bytes());
+                put(out, t.as_bytes());
             }
         }
         fn tp(out: &mut Vec<u8>, t: &TokenParams) {
-            out.extend_from_slice(t.value.as_bytes());
+            put(out, t.value.as_bytes());
             t.params.write(out, b';');
         }
         fn dp(out: &mut Vec<u8>, d: &DeltaParams) {
             write_u32(out, d.delta);
             if let Some(c) = &d.comment {
                 out.push(b' ');
-                out.extend_from_slice(c.as_bytes());
+                put(out, c.as_bytes());
             }
             d.params.write(out, b';');
         }
@@ -738,13 +739,11 @@ impl Header {
             | Header::PAssertedIdentity(a) => a.write(out),
             Header::Contact(Contact::Any) => out.push(b'*'),
             Header::Contact(Contact::Addr(a)) => a.write(out),
-            Header::CallId(s) | Header::UserAgent(s) | Header::Server(s) | Header::Subject(s) => {
-                out.extend_from_slice(s.as_bytes())
-            }
+            Header::CallId(s) | Header::UserAgent(s) | Header::Server(s) | Header::Subject(s) => put(out, s.as_bytes()),
             Header::CSeq(c) => {
                 write_u32(out, c.seq);
                 out.push(b' ');
-                out.extend_from_slice(c.method.as_str().as_bytes());
+                put(out, c.method.as_str().as_bytes());
             }
             Header::MaxForwards(n)
             | Header::ContentLength(n)
@@ -752,9 +751,9 @@ impl Header {
             | Header::MinExpires(n)
             | Header::RSeq(n) => write_u32(out, *n),
             Header::ContentType(m) => {
-                out.extend_from_slice(m.mtype.as_bytes());
+                put(out, m.mtype.as_bytes());
                 out.push(b'/');
-                out.extend_from_slice(m.subtype.as_bytes());
+                put(out, m.subtype.as_bytes());
                 m.params.write(out, b';');
             }
             Header::ContentDisposition(t)
@@ -772,9 +771,9 @@ impl Header {
             Header::Allow(m) => {
                 for (i, m) in m.iter().enumerate() {
                     if i > 0 {
-                        out.extend_from_slice(b", ");
+                        put(out, b", ");
                     }
-                    out.extend_from_slice(m.as_str().as_bytes());
+                    put(out, m.as_str().as_bytes());
                 }
             }
             Header::WwwAuthenticate(a)
@@ -786,17 +785,17 @@ impl Header {
                 out.push(b' ');
                 write_u32(out, r.cseq);
                 out.push(b' ');
-                out.extend_from_slice(r.method.as_str().as_bytes());
+                put(out, r.method.as_str().as_bytes());
             }
             Header::SessionExpires(d) | Header::MinSe(d) | Header::RetryAfter(d) => dp(out, d),
             Header::Warning(w) => {
                 write_u32(out, w.code.into());
                 out.push(b' ');
-                out.extend_from_slice(w.agent.as_bytes());
+                put(out, w.agent.as_bytes());
                 out.push(b' ');
                 write_quoted(out, &w.text);
             }
-            Header::Other(r) => out.extend_from_slice(r.value.as_bytes()),
+            Header::Other(r) => put(out, r.value.as_bytes()),
         }
     }
 }

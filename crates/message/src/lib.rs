@@ -36,6 +36,7 @@ mod framing;
 mod headers;
 mod message;
 mod method;
+mod out;
 mod param;
 mod pool;
 mod text;

@@ -1,5 +1,6 @@
 //! Requests, responses and the message parser.
 
+use crate::out::put;
 use std::fmt;
 
 use crate::ByteString;
@@ -166,12 +167,12 @@ impl Request {
 
     /// Prints the request (see [`SipMessage::write`]).
     pub fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.method.as_str().as_bytes());
+        put(out, self.method.as_str().as_bytes());
         out.push(b' ');
         self.uri.write(out);
         out.push(b' ');
         write_version(out, self.version);
-        out.extend_from_slice(b"\r\n");
+        put(out, b"\r\n");
         write_rest(out, &self.headers, &self.body);
     }
 
@@ -200,8 +201,8 @@ impl Response {
         out.push(b' ');
         write_u32(out, self.status.into());
         out.push(b' ');
-        out.extend_from_slice(self.reason.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        put(out, self.reason.as_bytes());
+        put(out, b"\r\n");
         write_rest(out, &self.headers, &self.body);
     }
 
@@ -248,7 +249,7 @@ fn printed(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
 }
 
 fn write_version(out: &mut Vec<u8>, v: Version) {
-    out.extend_from_slice(b"SIP/");
+    put(out, b"SIP/");
     write_u32(out, v.major.into());
     out.push(b'.');
     write_u32(out, v.minor.into());
@@ -264,20 +265,20 @@ fn write_rest(out: &mut Vec<u8>, headers: &Headers, body: &Bytes) {
                 continue;
             }
             wrote_len = true;
-            out.extend_from_slice(b"Content-Length: ");
+            put(out, b"Content-Length: ");
             write_u32(out, u32::try_from(body.len()).unwrap_or(u32::MAX));
-            out.extend_from_slice(b"\r\n");
+            put(out, b"\r\n");
         } else {
             h.write(out);
         }
     }
     if !wrote_len {
-        out.extend_from_slice(b"Content-Length: ");
+        put(out, b"Content-Length: ");
         write_u32(out, u32::try_from(body.len()).unwrap_or(u32::MAX));
-        out.extend_from_slice(b"\r\n");
+        put(out, b"\r\n");
     }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
+    put(out, b"\r\n");
+    put(out, body);
 }
 
 impl SipMessage {

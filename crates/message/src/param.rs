@@ -1,6 +1,7 @@
 //! Generic parameters (`;name=value`), shared by URIs and headers.
 
 use crate::ByteString;
+use crate::out::put;
 
 use crate::text::eq_ic;
 
@@ -190,10 +191,10 @@ impl Params {
     pub(crate) fn write(&self, out: &mut Vec<u8>, lead: u8) {
         for p in &self.0 {
             out.push(lead);
-            out.extend_from_slice(p.name.as_bytes());
+            put(out, p.name.as_bytes());
             if let Some(v) = &p.value {
                 out.push(b'=');
-                out.extend_from_slice(v.as_bytes());
+                put(out, v.as_bytes());
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Character classes and small nom parsers shared by the grammar.
 
 use crate::ByteString;
+use crate::out::put;
 use nom::{
     IResult,
     error::{Error, ErrorKind as NomKind},
@@ -360,7 +361,7 @@ pub(crate) fn percent_decode(s: &str) -> std::borrow::Cow<'_, [u8]> {
 
 pub(crate) fn write_u32(out: &mut Vec<u8>, v: u32) {
     let mut buf = itoa::Buffer::new();
-    out.extend_from_slice(buf.format(v).as_bytes());
+    put(out, buf.format(v).as_bytes());
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966), with RFC 3261 §19.1.4 equality.
 
+use crate::out::put;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -80,12 +81,12 @@ impl Host {
 
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         match self {
-            Host::Domain(d) => out.extend_from_slice(d.as_bytes()),
+            Host::Domain(d) => put(out, d.as_bytes()),
             Host::Ipv4(a) => {
                 // Into a small buffer first: one copy instead of one per octet and dot.
                 let mut buf = [0u8; 15];
                 let n = ipv4_digits(a, &mut buf);
-                out.extend_from_slice(&buf[..n]);
+                put(out, &buf[..n]);
             }
             Host::Ipv6(a) => {
                 use std::io::Write;
@@ -461,12 +462,12 @@ impl SipUri {
     }
 
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(if self.secure { b"sips:" } else { b"sip:" });
+        put(out, if self.secure { b"sips:" } else { b"sip:" });
         if let Some(u) = &self.user {
-            out.extend_from_slice(u.as_bytes());
+            put(out, u.as_bytes());
             if let Some(p) = self.password() {
                 out.push(b':');
-                out.extend_from_slice(p.as_bytes());
+                put(out, p.as_bytes());
             }
             out.push(b'@');
         }
@@ -480,10 +481,10 @@ impl SipUri {
         for h in self.headers().iter() {
             out.push(if first { b'?' } else { b'&' });
             first = false;
-            out.extend_from_slice(h.name.as_bytes());
+            put(out, h.name.as_bytes());
             out.push(b'=');
             if let Some(v) = &h.value {
-                out.extend_from_slice(v.as_bytes());
+                put(out, v.as_bytes());
             }
         }
     }
@@ -673,11 +674,11 @@ impl Uri {
         match self {
             Uri::Sip(u) => u.write(out),
             Uri::Tel(t) => {
-                out.extend_from_slice(b"tel:");
-                out.extend_from_slice(t.number.as_bytes());
+                put(out, b"tel:");
+                put(out, t.number.as_bytes());
                 t.params.write(out, b';');
             }
-            Uri::Other(s) => out.extend_from_slice(s.as_bytes()),
+            Uri::Other(s) => put(out, s.as_bytes()),
         }
     }
 }
