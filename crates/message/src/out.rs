@@ -2,7 +2,7 @@
 //! short strings (names, separators, tags, hosts); `Vec::extend_from_slice`
 //! calls `memcpy` for each one whose length is not known when compiling,
 //! and for a few bytes the call costs more than the copy. [`put`] copies
-//! strings of 4 to 16 bytes with two fixed-size, possibly overlapping moves.
+//! strings of up to 32 bytes with fixed-size, possibly overlapping moves.
 
 // The second place in the crate with `unsafe` (the first is `bytestr`):
 // writing into a vector's spare capacity, then extending its length.
@@ -12,27 +12,38 @@
 #[inline(always)]
 pub(crate) fn put(out: &mut Vec<u8>, b: &[u8]) {
     let n = b.len();
-    if !(4..=16).contains(&n) {
+    if n == 0 || n > 32 {
         out.extend_from_slice(b);
         return;
     }
     out.reserve(n);
     let len = out.len();
-    // SAFETY: `reserve` made room for `n` more bytes after `len`. Each move
-    // below writes a fixed `k <= n` bytes (k = 8 for n >= 8, else 4), one at
-    // `len` and one ending at `len + n`, so both stay inside the allocation,
-    // and each reads `k` bytes inside `b` at the same offsets. Together they
-    // cover all of `len..len + n` (they overlap when n < 2k), so every byte
-    // is initialised before `set_len` makes it part of the vector.
+    // SAFETY: `reserve` made room for `n` more bytes after `len`. Each
+    // branch writes fixed-size pieces of `k <= n` bytes (k = 16, 8, 4 or 1
+    // by the range of `n`), one starting at `len` and one ending at
+    // `len + n` (plus the middle byte when n < 4), so every write stays
+    // inside the allocation and every read inside `b`, at the same offsets.
+    // Together the pieces cover all of `len..len + n` (overlapping when
+    // n < 2k), so every byte is initialised before `set_len` makes it part
+    // of the vector. `b` cannot alias `out`'s buffer: `out` is borrowed
+    // mutably.
     unsafe {
         let src = b.as_ptr();
         let dst = out.as_mut_ptr().add(len);
-        if n >= 8 {
-            std::ptr::copy_nonoverlapping(src, dst, 8);
-            std::ptr::copy_nonoverlapping(src.add(n - 8), dst.add(n - 8), 8);
+        let two = |k: usize| {
+            std::ptr::copy_nonoverlapping(src, dst, k);
+            std::ptr::copy_nonoverlapping(src.add(n - k), dst.add(n - k), k);
+        };
+        if n >= 16 {
+            two(16);
+        } else if n >= 8 {
+            two(8);
+        } else if n >= 4 {
+            two(4);
         } else {
-            std::ptr::copy_nonoverlapping(src, dst, 4);
-            std::ptr::copy_nonoverlapping(src.add(n - 4), dst.add(n - 4), 4);
+            *dst = *src;
+            *dst.add(n / 2) = *src.add(n / 2);
+            *dst.add(n - 1) = *src.add(n - 1);
         }
         out.set_len(len + n);
     }
