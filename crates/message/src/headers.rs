@@ -1,10 +1,10 @@
 //! Typed headers, the header collection, and per-header value grammar.
 
-use crate::out::put;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::ByteString;
+use crate::out::put;
 
 use crate::method::Method;
 use crate::param::{Params, header_params};

@@ -1,9 +1,9 @@
 //! Requests, responses and the message parser.
 
-use crate::out::put;
 use std::fmt;
 
 use crate::ByteString;
+use crate::out::put;
 use bytes::Bytes;
 
 use crate::error::{ErrorKind, ParseError};

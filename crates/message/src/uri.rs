@@ -1,10 +1,10 @@
 //! SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966), with RFC 3261 §19.1.4 equality.
 
-use crate::out::put;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::ByteString;
+use crate::out::put;
 
 use crate::error::{ErrorKind, ParseError};
 use crate::param::{Param, Params};
