@@ -265,10 +265,11 @@ pub(crate) fn find_byte(s: &str, c: u8) -> Option<usize> {
     s.bytes().position(|b| b == c)
 }
 
-/// Position of the first `c` in `b`, eight bytes at a time. The runs
-/// searched in a message are short (a line, a URI): a plain word-at-a-time
-/// loop beats a call into a vectorised search, whose set-up costs more
-/// than such a run takes.
+/// Position of the first `c` in `b`, eight bytes at a time: for the short
+/// runs where it is used (a header name before its colon, a status line, a
+/// URI inside `<...>`) it measured cheaper than a call to `memchr`, whose
+/// set-up costs more than such a run takes. Line ends stay with `memchr`,
+/// which measured faster there.
 #[inline]
 pub(crate) fn find_u8(b: &[u8], c: u8) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
