@@ -18,15 +18,60 @@ use bytes::Bytes;
 
 /// Longest string held inline. The inline form has to leave alone the
 /// eight bytes where `Bytes` keeps the (never null) pointer that tells the
-/// two forms apart, which leaves 24 of the 32: a length and 23 bytes.
+/// two forms apart, which leaves 24 of the 32: 23 bytes and a length.
 const INLINE: usize = 23;
 
 #[derive(Clone)]
 enum Repr {
-    /// `buf[..len]` is valid UTF-8.
-    Inline { len: u8, buf: [u8; INLINE] },
+    /// Three words, little-endian in memory: bytes 0..23 hold the text
+    /// (zero past its end, valid UTF-8 up to it), byte 23 its length.
+    /// Words rather than a byte array so that a string is assembled in
+    /// registers and stored whole: built byte by byte on the stack and read
+    /// back as words, it stalled the CPU's store forwarding on every parse.
+    Inline([u64; 3]),
     /// The whole of the `Bytes` is valid UTF-8.
     Shared(Bytes),
+}
+
+/// Eight bytes of `b` from `at`, little-endian.
+#[inline(always)]
+fn le64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Four bytes of `b` from `at`, little-endian.
+#[inline(always)]
+fn le32(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u64::from(u32::from_le_bytes(w))
+}
+
+/// The inline words for `b`, at most [`INLINE`] bytes long: a few
+/// overlapping fixed-size loads and shifts, no loop and no `memcpy` call.
+#[inline(always)]
+fn inline_words(b: &[u8]) -> [u64; 3] {
+    let n = b.len();
+    debug_assert!(n <= INLINE);
+    // The last eight bytes of a string of 8 < n <= 16 (or 16 < n <= 23)
+    // bytes, shifted so that only the ones past the first eight (or
+    // sixteen) remain; the shift is split in two so that it stays below
+    // 64 when nothing remains (n = 8 or n = 16).
+    let (d0, d1, d2) = if n >= 16 {
+        (le64(b, 0), le64(b, 8), (le64(b, n - 8) >> 1) >> (8 * (24 - n) - 1))
+    } else if n >= 8 {
+        (le64(b, 0), (le64(b, n - 8) >> 1) >> (8 * (16 - n) - 1), 0)
+    } else if n >= 4 {
+        (le32(b, 0) | (le32(b, n - 4) << (8 * (n - 4))), 0, 0)
+    } else if n > 0 {
+        let (a, m, z) = (u64::from(b[0]), u64::from(b[n / 2]), u64::from(b[n - 1]));
+        (a | (m << (8 * (n / 2))) | (z << (8 * (n - 1))), 0, 0)
+    } else {
+        (0, 0, 0)
+    };
+    [d0.to_le(), d1.to_le(), (d2 | ((n as u64) << 56)).to_le()]
 }
 
 /// An immutable, cheaply cloned UTF-8 string.
@@ -44,7 +89,7 @@ impl ByteString {
     /// datagram, say). For values kept long after the message they came in.
     pub fn detached(&self) -> ByteString {
         match &self.0 {
-            Repr::Inline { .. } => self.clone(),
+            Repr::Inline(_) => self.clone(),
             Repr::Shared(b) => ByteString(Repr::Shared(Bytes::copy_from_slice(b))),
         }
     }
@@ -72,10 +117,7 @@ impl ByteString {
     /// Inline storage for at most [`INLINE`] ASCII bytes.
     fn inline_ascii(b: &[u8]) -> ByteString {
         debug_assert!(b.len() <= INLINE && b.is_ascii());
-        let mut buf = [0u8; INLINE];
-        let len = b.len().min(INLINE);
-        buf[..len].copy_from_slice(&b[..len]);
-        ByteString(Repr::Inline { len: len as u8, buf })
+        ByteString(Repr::Inline(inline_words(&b[..b.len().min(INLINE)])))
     }
 
     /// Makes this string keep no other buffer alive, in place: only a long
@@ -88,21 +130,22 @@ impl ByteString {
 
     /// The empty string.
     pub const fn new() -> Self {
-        ByteString(Repr::Inline { len: 0, buf: [0; INLINE] })
+        ByteString(Repr::Inline([0; 3]))
     }
 
     /// A string from a `'static` literal (inline when short, never copied otherwise).
     pub const fn from_static(s: &'static str) -> Self {
         let b = s.as_bytes();
         if b.len() <= INLINE {
-            let mut buf = [0u8; INLINE];
+            let mut w = [0u64; 3];
             let mut i = 0;
             while i < b.len() {
-                buf[i] = b[i];
+                w[i / 8] |= (b[i] as u64) << (8 * (i % 8));
                 i += 1;
             }
-            // `b.len() <= 23`, so it fits in a byte.
-            ByteString(Repr::Inline { len: b.len() as u8, buf })
+            // `b.len() <= 23`, so it fits in the top byte.
+            w[2] |= (b.len() as u64) << 56;
+            ByteString(Repr::Inline([w[0].to_le(), w[1].to_le(), w[2].to_le()]))
         } else {
             ByteString(Repr::Shared(Bytes::from_static(b)))
         }
@@ -110,36 +153,22 @@ impl ByteString {
 
     #[inline(always)]
     fn inline(s: &str) -> Option<Self> {
-        let n = s.len();
-        if n > INLINE {
+        if s.len() > INLINE {
             return None;
         }
-        let b = s.as_bytes();
-        let mut buf = [0u8; INLINE];
-        // Two fixed-size, possibly overlapping copies instead of a call to
-        // `memcpy` for a variable length: these strings are a few bytes long
-        // and copied on every parse.
-        if n >= 8 {
-            let (head, tail) = if n >= 16 { (16, 16) } else { (8, 8) };
-            copy_fixed(&mut buf, 0, b, 0, head);
-            copy_fixed(&mut buf, n - tail, b, n - tail, tail);
-        } else if n >= 4 {
-            copy_fixed(&mut buf, 0, b, 0, 4);
-            copy_fixed(&mut buf, n - 4, b, n - 4, 4);
-        } else if n > 0 {
-            // Element by element: a loop here becomes a `memcpy` call.
-            buf[0] = b[0];
-            buf[n / 2] = b[n / 2];
-            buf[n - 1] = b[n - 1];
-        }
-        Some(ByteString(Repr::Inline { len: n as u8, buf }))
+        Some(ByteString(Repr::Inline(inline_words(s.as_bytes()))))
     }
 
     /// The text.
     #[inline]
     pub fn as_str(&self) -> &str {
         let bytes: &[u8] = match &self.0 {
-            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Inline(w) => {
+                let len = (u64::from_le(w[2]) >> 56) as usize;
+                // SAFETY: the three words are 24 initialised bytes and
+                // `len <= 23` (every constructor stores at most INLINE).
+                unsafe { std::slice::from_raw_parts(w.as_ptr().cast::<u8>(), len.min(INLINE)) }
+            }
             Repr::Shared(b) => b,
         };
         // SAFETY: every constructor stores valid UTF-8 only: `&str` and
@@ -157,7 +186,7 @@ impl ByteString {
     /// The text as a [`Bytes`] (shares the buffer of a long string, copies a short one).
     pub fn into_bytes(self) -> Bytes {
         match self.0 {
-            Repr::Inline { len, buf } => Bytes::copy_from_slice(&buf[..usize::from(len)]),
+            Repr::Inline(_) => Bytes::copy_from_slice(self.as_bytes()),
             Repr::Shared(b) => b,
         }
     }
@@ -179,30 +208,7 @@ impl ByteString {
                     ByteString::from(subset)
                 }
             }
-            Repr::Inline { .. } => ByteString::from(subset),
-        }
-    }
-}
-
-/// `dst[at..at + len] = src[from..from + len]` for `len` of 4, 8 or 16, as
-/// one fixed-size move.
-#[inline(always)]
-fn copy_fixed(dst: &mut [u8; INLINE], at: usize, src: &[u8], from: usize, len: usize) {
-    match len {
-        16 => {
-            let mut w = [0u8; 16];
-            w.copy_from_slice(&src[from..from + 16]);
-            dst[at..at + 16].copy_from_slice(&w);
-        }
-        8 => {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&src[from..from + 8]);
-            dst[at..at + 8].copy_from_slice(&w);
-        }
-        _ => {
-            let mut w = [0u8; 4];
-            w.copy_from_slice(&src[from..from + 4]);
-            dst[at..at + 4].copy_from_slice(&w);
+            Repr::Inline(_) => ByteString::from(subset),
         }
     }
 }
@@ -390,7 +396,7 @@ mod tests {
         assert!(matches!(long.0, Repr::Shared(_)));
         assert_eq!(long.as_ptr(), src.as_ptr(), "a long slice is not copied");
         let short = src.slice_ref(&src[44..]);
-        assert!(matches!(short.0, Repr::Inline { .. }));
+        assert!(matches!(short.0, Repr::Inline(_)));
         assert_eq!(short, "1928");
         // Detached: the long one no longer shares the source, the short one is as it was.
         let d = long.detached();
@@ -420,6 +426,29 @@ mod tests {
         assert_eq!(ByteString::from_static("branch"), "branch");
         assert_eq!(format!("{:?}", ByteString::from("a\"b")), "\"a\\\"b\"");
         assert_eq!(ByteString::from("é").into_bytes(), Bytes::from_static("é".as_bytes()));
+    }
+
+    #[test]
+    fn every_inline_length_keeps_its_bytes() {
+        let text = "abcdefghijklmnopqrstuvwxyz";
+        for n in 0..=INLINE {
+            let s = ByteString::from(&text[..n]);
+            assert!(matches!(s.0, Repr::Inline(_)), "{n} bytes are inline");
+            assert_eq!(s.as_str(), &text[..n], "{n} bytes");
+            assert_eq!(ByteString::from_static(&text[..n]), s);
+            let Repr::Inline(w) = s.0 else { unreachable!() };
+            // Nothing past the text but its length in the last byte.
+            let mut bytes = [0u8; 24];
+            for (i, word) in w.iter().enumerate() {
+                bytes[i * 8..i * 8 + 8].copy_from_slice(&u64::from_le(*word).to_le_bytes());
+            }
+            assert!(bytes[n..INLINE].iter().all(|&b| b == 0), "{n} bytes: zero after the text");
+            assert_eq!(usize::from(bytes[INLINE]), n);
+        }
+        assert!(matches!(ByteString::from(&text[..INLINE + 1]).0, Repr::Shared(_)));
+        assert_eq!(ByteString::from_u32(4_294_967_295), "4294967295");
+        assert_eq!(ByteString::from_ip([255, 255, 255, 255].into()), "255.255.255.255");
+        assert_eq!(ByteString::from("é😀x"), "é😀x");
     }
 
     #[test]
