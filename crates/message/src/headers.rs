@@ -849,7 +849,7 @@ mod pool {
     /// Empties `a` and keeps it when no clone shares it and the pool has
     /// room; otherwise only drops this reference.
     pub(super) fn give(mut a: Arc<Vec<Header>>) {
-        let Some(v) = Arc::get_mut(&mut a) else { return };
+        let Some(v) = crate::unique::unique_mut(&mut a) else { return };
         if !(START..=KEEP_MAX).contains(&v.capacity()) {
             return;
         }
@@ -928,7 +928,7 @@ impl Headers {
     /// The vector itself, to change in place; copied first when a clone
     /// of this message still shares it.
     pub fn as_mut_vec(&mut self) -> &mut Vec<Header> {
-        Arc::make_mut(self.0.get_or_insert_with(pool::take))
+        crate::unique::make_mut(self.0.get_or_insert_with(pool::take))
     }
     /// Whether `other` shares this vector (a clone not changed since).
     pub fn shares(&self, other: &Headers) -> bool {

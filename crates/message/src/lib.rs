@@ -40,6 +40,7 @@ mod out;
 mod param;
 mod pool;
 mod text;
+mod unique;
 mod uri;
 
 pub use bytes::Bytes;
