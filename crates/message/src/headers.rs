@@ -244,18 +244,22 @@ impl Via {
         }
     }
     /// The `branch` parameter.
+    #[inline]
     pub fn branch(&self) -> Option<&str> {
         self.params.value("branch")
     }
     /// The `received` parameter.
+    #[inline]
     pub fn received(&self) -> Option<&str> {
         self.params.value("received")
     }
     /// `None` without `rport`, `Some(None)` for a bare `rport`, `Some(Some(p))` when filled in.
+    #[inline]
     pub fn rport(&self) -> Option<Option<u16>> {
         self.params.get("rport").map(|v| v.and_then(|v| v.parse().ok()))
     }
     /// The `maddr` parameter.
+    #[inline]
     pub fn maddr(&self) -> Option<&str> {
         self.params.value("maddr")
     }
@@ -322,10 +326,12 @@ impl NameAddr {
         NameAddr { display: None, uri, params: Params::new() }
     }
     /// The `tag` parameter.
+    #[inline]
     pub fn tag(&self) -> Option<&str> {
         self.params.value("tag")
     }
     /// The `expires` parameter (Contact).
+    #[inline]
     pub fn expires(&self) -> Option<u32> {
         self.params.value("expires").map(|v| v.parse().unwrap_or(u32::MAX))
     }
@@ -368,6 +374,7 @@ pub enum Contact {
 
 impl Contact {
     /// The address, unless this is `*`.
+    #[inline]
     pub fn addr(&self) -> Option<&NameAddr> {
         match self {
             Contact::Any => None,
@@ -404,6 +411,7 @@ impl MediaType {
         MediaType { mtype: ByteString::from(mtype), subtype: ByteString::from(subtype), params: Params::new() }
     }
     /// Whether this is `mtype/subtype`, ignoring case.
+    #[inline]
     pub fn is(&self, mtype: &str, subtype: &str) -> bool {
         eq_ic(&self.mtype, mtype) && eq_ic(&self.subtype, subtype)
     }
@@ -445,6 +453,7 @@ impl DeltaParams {
         DeltaParams { delta, comment: None, params: Params::new() }
     }
     /// The `refresher` parameter of Session-Expires (`uac` or `uas`).
+    #[inline]
     pub fn refresher(&self) -> Option<&str> {
         self.params.value("refresher")
     }
@@ -491,6 +500,7 @@ impl fmt::Debug for Auth {
 
 impl Auth {
     /// The value of `name` (case-insensitive).
+    #[inline]
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|p| eq_ic(&p.name, name)).map(|p| &*p.value)
     }
@@ -533,6 +543,163 @@ pub struct Warning {
     pub text: ByteString,
 }
 
+/// A comma-separated list of tokens (Supported, Require, Proxy-Require,
+/// Unsupported, Content-Encoding, Allow-Events), kept as its text with the
+/// tokens joined by `", "`.
+///
+/// Most lists are only printed or asked whether they name a tag, so they
+/// are not split into strings: a parsed list that is already written that
+/// way is a slice of the message (no copy), and a list built from a
+/// `'static` text costs nothing. Compares equal when the tokens are the
+/// same, in the same order.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct TokenList(ByteString);
+
+impl TokenList {
+    /// The empty list.
+    pub const fn new() -> Self {
+        TokenList(ByteString::new())
+    }
+
+    /// A list from its text, which must be tokens joined by `", "`
+    /// (`"100rel, timer"`); nothing is copied or checked.
+    pub const fn from_static(list: &'static str) -> Self {
+        TokenList(ByteString::from_static(list))
+    }
+
+    /// The list as printed: the tokens joined by `", "`.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The tokens, in order.
+    #[inline]
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split(", ").filter(|t| !t.is_empty())
+    }
+
+    /// Whether a token equals `tag`, ignoring ASCII case (option tags and
+    /// content codings are case-insensitive).
+    #[inline]
+    pub fn contains(&self, tag: &str) -> bool {
+        self.iter().any(|t| eq_ic(t, tag))
+    }
+
+    /// How many tokens there are.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there is none.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for TokenList {
+    /// Joins the items with `", "`; each must be a token.
+    fn from_iter<I: IntoIterator<Item = S>>(items: I) -> Self {
+        TokenList(joined(items.into_iter().map(|t| ByteString::from(t.as_ref()))))
+    }
+}
+
+impl fmt::Debug for TokenList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for TokenList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+/// The methods of an Allow header, kept as text like a [`TokenList`]: the
+/// method names joined by `", "`.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct MethodList(ByteString);
+
+impl MethodList {
+    /// The empty list.
+    pub const fn new() -> Self {
+        MethodList(ByteString::new())
+    }
+
+    /// A list from its text, which must be method names joined by `", "`
+    /// (`"INVITE, ACK, BYE"`); nothing is copied or checked.
+    pub const fn from_static(list: &'static str) -> Self {
+        MethodList(ByteString::from_static(list))
+    }
+
+    /// The list as printed: the method names joined by `", "`.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The methods, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Method> + '_ {
+        self.0.split(", ").filter(|t| !t.is_empty()).map(|t| Method::from_src(&self.0, t))
+    }
+
+    /// Whether `method` is in the list (method names are case-sensitive).
+    pub fn contains(&self, method: &Method) -> bool {
+        let name = method.as_str();
+        self.0.split(", ").any(|t| t == name)
+    }
+
+    /// How many methods there are.
+    pub fn len(&self) -> usize {
+        self.0.split(", ").filter(|t| !t.is_empty()).count()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'m> FromIterator<&'m Method> for MethodList {
+    fn from_iter<I: IntoIterator<Item = &'m Method>>(items: I) -> Self {
+        MethodList(joined(items.into_iter().map(|m| ByteString::from(m.as_str()))))
+    }
+}
+
+impl FromIterator<Method> for MethodList {
+    fn from_iter<I: IntoIterator<Item = Method>>(items: I) -> Self {
+        MethodList(joined(items.into_iter().map(|m| ByteString::from(m.as_str()))))
+    }
+}
+
+impl fmt::Debug for MethodList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for MethodList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.split(", ").filter(|t| !t.is_empty()))
+    }
+}
+
+/// The items joined by `", "`.
+fn joined(items: impl Iterator<Item = ByteString>) -> ByteString {
+    let mut out = String::new();
+    for t in items {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(&t);
+    }
+    ByteString::from(out)
+}
+
 /// An unparsed header, kept verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -572,23 +739,23 @@ pub enum Header {
     /// Content-Disposition
     ContentDisposition(TokenParams),
     /// Content-Encoding
-    ContentEncoding(Vec<ByteString>),
+    ContentEncoding(TokenList),
     /// Route
     Route(NameAddr),
     /// Record-Route
     RecordRoute(NameAddr),
     /// Require
-    Require(Vec<ByteString>),
+    Require(TokenList),
     /// Proxy-Require
-    ProxyRequire(Vec<ByteString>),
+    ProxyRequire(TokenList),
     /// Supported
-    Supported(Vec<ByteString>),
+    Supported(TokenList),
     /// Unsupported
-    Unsupported(Vec<ByteString>),
+    Unsupported(TokenList),
     /// Allow
-    Allow(Vec<Method>),
+    Allow(MethodList),
     /// Allow-Events
-    AllowEvents(Vec<ByteString>),
+    AllowEvents(TokenList),
     /// Expires
     Expires(u32),
     /// Min-Expires
@@ -766,16 +933,9 @@ impl Header {
             | Header::ProxyRequire(l)
             | Header::Supported(l)
             | Header::Unsupported(l)
-            | Header::AllowEvents(l) => list(out, l, b", "),
+            | Header::AllowEvents(l) => put(out, l.as_str().as_bytes()),
             Header::Privacy(l) => list(out, l, b";"),
-            Header::Allow(m) => {
-                for (i, m) in m.iter().enumerate() {
-                    if i > 0 {
-                        put(out, b", ");
-                    }
-                    put(out, m.as_str().as_bytes());
-                }
-            }
+            Header::Allow(m) => put(out, m.as_str().as_bytes()),
             Header::WwwAuthenticate(a)
             | Header::ProxyAuthenticate(a)
             | Header::Authorization(a)
@@ -919,6 +1079,7 @@ impl Headers {
         Headers(Some(Arc::new(v)))
     }
     /// The headers, in order.
+    #[inline]
     pub fn as_slice(&self) -> &[Header] {
         match &self.0 {
             Some(a) => a,
@@ -927,6 +1088,7 @@ impl Headers {
     }
     /// The vector itself, to change in place; copied first when a clone
     /// of this message still shares it.
+    #[inline]
     pub fn as_mut_vec(&mut self) -> &mut Vec<Header> {
         crate::unique::make_mut(self.0.get_or_insert_with(pool::take))
     }
@@ -935,6 +1097,7 @@ impl Headers {
         matches!((&self.0, &other.0), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
     }
     /// Appends a header.
+    #[inline]
     pub fn push(&mut self, h: Header) {
         self.as_mut_vec().push(h);
     }
@@ -943,14 +1106,17 @@ impl Headers {
         self.as_mut_vec().insert(0, h);
     }
     /// Iterates in order.
+    #[inline]
     pub fn iter(&self) -> std::slice::Iter<'_, Header> {
         self.as_slice().iter()
     }
     /// Number of header values.
+    #[inline]
     pub fn len(&self) -> usize {
         self.as_slice().len()
     }
     /// Whether there are none.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.as_slice().is_empty()
     }
@@ -968,50 +1134,62 @@ impl Headers {
         })
     }
     /// The top Via.
+    #[inline]
     pub fn via(&self) -> Option<&Via> {
         first!(self, Via)
     }
     /// From.
+    #[inline]
     pub fn from(&self) -> Option<&NameAddr> {
         first!(self, From)
     }
     /// To.
+    #[inline]
     pub fn to(&self) -> Option<&NameAddr> {
         first!(self, To)
     }
     /// Call-ID.
+    #[inline]
     pub fn call_id(&self) -> Option<&str> {
         first!(self, CallId).map(|s| &**s)
     }
     /// CSeq.
+    #[inline]
     pub fn cseq(&self) -> Option<&CSeq> {
         first!(self, CSeq)
     }
     /// Max-Forwards.
+    #[inline]
     pub fn max_forwards(&self) -> Option<u32> {
         first!(self, MaxForwards).copied()
     }
     /// Content-Length.
+    #[inline]
     pub fn content_length(&self) -> Option<u32> {
         first!(self, ContentLength).copied()
     }
     /// Content-Type.
+    #[inline]
     pub fn content_type(&self) -> Option<&MediaType> {
         first!(self, ContentType)
     }
     /// Expires.
+    #[inline]
     pub fn expires(&self) -> Option<u32> {
         first!(self, Expires).copied()
     }
     /// RSeq.
+    #[inline]
     pub fn rseq(&self) -> Option<u32> {
         first!(self, RSeq).copied()
     }
     /// RAck.
+    #[inline]
     pub fn rack(&self) -> Option<&RAck> {
         first!(self, RAck)
     }
     /// Session-Expires.
+    #[inline]
     pub fn session_expires(&self) -> Option<&DeltaParams> {
         first!(self, SessionExpires)
     }
@@ -1023,6 +1201,7 @@ impl Headers {
         })
     }
     /// The first Contact address.
+    #[inline]
     pub fn contact(&self) -> Option<&NameAddr> {
         self.contacts().find_map(Contact::addr)
     }
@@ -1041,12 +1220,14 @@ impl Headers {
         })
     }
     /// Whether an option tag appears in any Require header.
+    #[inline]
     pub fn requires(&self, tag: &str) -> bool {
-        self.iter().any(|h| matches!(h, Header::Require(l) if l.iter().any(|t| eq_ic(t, tag))))
+        self.iter().any(|h| matches!(h, Header::Require(l) if l.contains(tag)))
     }
     /// Whether an option tag appears in any Supported header.
+    #[inline]
     pub fn supports(&self, tag: &str) -> bool {
-        self.iter().any(|h| matches!(h, Header::Supported(l) if l.iter().any(|t| eq_ic(t, tag))))
+        self.iter().any(|h| matches!(h, Header::Supported(l) if l.contains(tag)))
     }
     /// Unknown headers named `name` (ASCII case-insensitive).
     pub fn other(&self, name: &str) -> impl Iterator<Item = &str> {
@@ -1202,8 +1383,29 @@ fn name_addr<'a>(
     Ok(rest)
 }
 
-fn token_list<'a>(src: &ByteString, s: &'a str) -> Result<Vec<ByteString>, &'a str> {
-    token_list_of(s, |t| sub(src, t))
+/// A comma-separated token list as the text of a [`TokenList`]: the slice
+/// of the message itself when its tokens are already joined by `", "` (the
+/// usual case: no copy), otherwise the tokens joined that way.
+fn list_text<'a>(src: &ByteString, s: &'a str) -> Result<ByteString, &'a str> {
+    let start = skip_ws(s);
+    if start.is_empty() {
+        return Ok(ByteString::new());
+    }
+    let mut s = start;
+    let mut canonical = true;
+    loop {
+        let (r, _) = tok(s)?;
+        match list_next(r)? {
+            Some(n) => {
+                // Exactly ", " between this token and the next.
+                canonical &= r.as_bytes().starts_with(b", ") && n.len() + 2 == r.len();
+                s = n;
+            }
+            None if canonical => return Ok(sub(src, &start[..start.len() - r.len()])),
+            None => break,
+        }
+    }
+    token_list_of(start, |t| t).map(|v| joined(v.into_iter().map(ByteString::from)))
 }
 
 /// A comma-separated list of tokens, each turned into a `T` by `item`.
@@ -1494,13 +1696,13 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
                 _ => Header::RetryAfter(d),
             });
         }
-        N::ContentEncoding => out.push(Header::ContentEncoding(token_list(src, v)?)),
-        N::Require => out.push(Header::Require(token_list(src, v)?)),
-        N::ProxyRequire => out.push(Header::ProxyRequire(token_list(src, v)?)),
-        N::Supported => out.push(Header::Supported(token_list(src, v)?)),
-        N::Unsupported => out.push(Header::Unsupported(token_list(src, v)?)),
-        N::AllowEvents => out.push(Header::AllowEvents(token_list(src, v)?)),
-        N::Allow => out.push(Header::Allow(token_list_of(v, |t| Method::from_src(src, t))?)),
+        N::ContentEncoding => out.push(Header::ContentEncoding(TokenList(list_text(src, v)?))),
+        N::Require => out.push(Header::Require(TokenList(list_text(src, v)?))),
+        N::ProxyRequire => out.push(Header::ProxyRequire(TokenList(list_text(src, v)?))),
+        N::Supported => out.push(Header::Supported(TokenList(list_text(src, v)?))),
+        N::Unsupported => out.push(Header::Unsupported(TokenList(list_text(src, v)?))),
+        N::AllowEvents => out.push(Header::AllowEvents(TokenList(list_text(src, v)?))),
+        N::Allow => out.push(Header::Allow(MethodList(list_text(src, v)?))),
         N::Privacy => {
             let mut list = Vec::new();
             for item in v.split(';') {
@@ -1634,5 +1836,68 @@ mod name_tests {
         assert_eq!(HeaderName::lookup("Max\rForwards"), None);
         assert_eq!(HeaderName::lookup("Via"), Some(HeaderName::Via));
         assert_eq!(HeaderName::lookup("V\x09a"), None);
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+    use crate::SipMessage;
+
+    fn message(raw: &str) -> Result<SipMessage, crate::ParseError> {
+        let msg = format!(
+            "OPTIONS sip:a@b SIP/2.0\r\n{raw}\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n\
+             To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        SipMessage::parse(bytes::Bytes::from(msg))
+    }
+
+    /// The first header of a message whose first line is `raw`.
+    fn first(raw: &str) -> Header {
+        message(raw).unwrap().headers().iter().next().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_list_written_with_comma_space_is_kept_as_written() {
+        let long = "Supported: 100rel, timer, replaces, norefersub, gruu";
+        let Header::Supported(l) = first(long) else { panic!("not Supported") };
+        assert_eq!(l.as_str(), "100rel, timer, replaces, norefersub, gruu");
+        assert_eq!(l.iter().collect::<Vec<_>>(), ["100rel", "timer", "replaces", "norefersub", "gruu"]);
+        assert_eq!(l.len(), 5);
+        assert!(l.contains("TIMER") && l.contains("gruu") && !l.contains("time"));
+        // Printed as read.
+        let mut out = Vec::new();
+        Header::Supported(l).write(&mut out);
+        assert_eq!(out, format!("{long}\r\n").as_bytes());
+    }
+
+    #[test]
+    fn other_spacing_is_normalised_and_bad_lists_are_rejected() {
+        let Header::Require(l) = first("Require:100rel ,timer,\t replaces  ") else { panic!("not Require") };
+        assert_eq!(l.as_str(), "100rel, timer, replaces");
+        assert_eq!(l, ["100rel", "timer", "replaces"].into_iter().collect::<TokenList>());
+        let Header::Supported(e) = first("Supported:") else { panic!("not Supported") };
+        assert_eq!(e.len(), 0);
+        assert!(e.is_empty() && e.iter().next().is_none() && !e.contains(""));
+        for bad in ["Require: a,,b", "Require: a b", "Require: a,", "Require: ,a", "Allow: INVITE;x"] {
+            assert!(message(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn method_lists_yield_methods() {
+        let Header::Allow(m) = first("Allow: INVITE,ACK, BYE , FOO") else { panic!("not Allow") };
+        assert_eq!(m.as_str(), "INVITE, ACK, BYE, FOO");
+        assert_eq!(m.iter().collect::<Vec<_>>(), [Method::Invite, Method::Ack, Method::Bye, "FOO".parse().unwrap()]);
+        assert!(m.contains(&Method::Bye) && !m.contains(&Method::Cancel));
+        // Method names are case-sensitive: "invite" is an extension method.
+        let Header::Allow(lower) = first("Allow: invite") else { panic!("not Allow") };
+        assert!(!lower.contains(&Method::Invite));
+        assert_eq!(
+            m,
+            [Method::Invite, Method::Ack, Method::Bye, "FOO".parse().unwrap()].into_iter().collect::<MethodList>()
+        );
+        assert_eq!(MethodList::from_static("INVITE, ACK").len(), 2);
+        assert_eq!(format!("{:?}", TokenList::from_static("a, b")), "[\"a\", \"b\"]");
     }
 }

@@ -48,8 +48,8 @@ pub use bytestr::ByteString;
 pub use error::{ErrorKind, ParseError};
 pub use framing::{Frame, StreamFramer};
 pub use headers::{
-    Auth, AuthParam, CSeq, Contact, DeltaParams, Header, HeaderName, Headers, MediaType, NameAddr, RAck, RawHeader,
-    TokenParams, Via, Warning,
+    Auth, AuthParam, CSeq, Contact, DeltaParams, Header, HeaderName, Headers, MediaType, MethodList, NameAddr, RAck,
+    RawHeader, TokenList, TokenParams, Via, Warning,
 };
 pub use message::{Limits, Request, Response, SipMessage, Version, default_reason};
 pub use method::Method;

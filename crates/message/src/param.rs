@@ -131,21 +131,25 @@ impl Params {
     }
 
     /// `Some(value)` if the parameter is present: `Some(None)` for a flag.
+    #[inline]
     pub fn get(&self, name: &str) -> Option<Option<&str>> {
         self.find(name).map(|p| p.value.as_deref())
     }
 
     /// The value of `name`, if present with a value (quotes removed).
+    #[inline]
     pub fn value(&self, name: &str) -> Option<&str> {
         self.find(name).and_then(|p| p.unquoted())
     }
 
     /// Whether `name` is present.
+    #[inline]
     pub fn contains(&self, name: &str) -> bool {
         self.find(name).is_some()
     }
 
     /// Sets `name` to `value`, replacing an existing parameter of that name.
+    #[inline]
     pub fn set(&mut self, name: &str, value: Option<&str>) {
         let value = value.map(ByteString::from);
         if let Some(p) = self.0.iter_mut().find(|p| eq_ic(&p.name, name)) {
@@ -159,6 +163,7 @@ impl Params {
     }
 
     /// Removes `name`; returns whether it was present.
+    #[inline]
     pub fn remove(&mut self, name: &str) -> bool {
         let before = self.0.len();
         self.0.retain(|p| !eq_ic(&p.name, name));
@@ -166,6 +171,7 @@ impl Params {
     }
 
     /// Appends a parameter.
+    #[inline]
     pub fn push(&mut self, p: Param) {
         if self.0.capacity() == 0 {
             self.0 = pool::take();
@@ -174,16 +180,19 @@ impl Params {
     }
 
     /// Iterates in order.
+    #[inline]
     pub fn iter(&self) -> std::slice::Iter<'_, Param> {
         self.0.iter()
     }
 
     /// Number of parameters.
+    #[inline]
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
     /// Whether there are none.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -452,6 +452,7 @@ impl SipUri {
     }
 
     /// The `transport` parameter.
+    #[inline]
     pub fn transport(&self) -> Option<&str> {
         self.params.value("transport")
     }

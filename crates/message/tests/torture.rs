@@ -608,8 +608,7 @@ fn rfc4475_3_3_5_bext01() {
     let proxy_req: Vec<_> = h
         .iter()
         .filter_map(|x| if let Header::ProxyRequire(l) = x { Some(l) } else { None })
-        .flatten()
-        .map(|t| &**t)
+        .flat_map(|l| l.iter())
         .collect::<Vec<&str>>();
     assert_eq!(proxy_req, ["noProxiesSupportThis", "norDoAnyProxiesSupportThis"]);
     assert_eq!(h.via().map(|v| &*v.transport), Some("TLS"));

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sipact_message::ByteString;
+use sipact_message::{ByteString, MethodList, TokenList};
 use sipact_message::{
     CSeq, DeltaParams, Header, Headers, MediaType, Method, NameAddr, Param, Params, RAck, Request, Response,
     TokenParams, Uri, Via,
@@ -592,19 +592,9 @@ fn sdp_of(b: Option<Body>) -> Option<Body> {
     b.filter(Body::is_sdp)
 }
 
-const ALLOW: [Method; 10] = [
-    Method::Invite,
-    Method::Ack,
-    Method::Cancel,
-    Method::Bye,
-    Method::Options,
-    Method::Prack,
-    Method::Update,
-    Method::Info,
-    Method::Refer,
-    Method::Notify,
-];
-
+/// The methods a session answers, for its Allow headers (printed as is).
+const ALLOW: MethodList =
+    MethodList::from_static("INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER, NOTIFY");
 /// A session's queue of outputs or events: rarely more than two values at
 /// once, and large ones (a message each), so it starts with room for two
 /// (four, the default, would take the allocator's slow path) and gives
@@ -685,7 +675,7 @@ impl<T: Pooled> Drop for Queue<T> {
 }
 
 fn supported() -> Header {
-    Header::Supported(["100rel", "timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect())
+    Header::Supported(TokenList::from_static("100rel, timer, replaces"))
 }
 
 impl InviteSession {
@@ -714,16 +704,14 @@ impl InviteSession {
         h.push(Header::CSeq(CSeq { seq: 1, method: Method::Invite }));
         h.push(Header::MaxForwards(70));
         h.push(Header::Contact(sipact_message::Contact::Addr(config.contact.clone())));
-        h.push(Header::Allow(ALLOW.to_vec()));
+        h.push(Header::Allow(ALLOW));
         match config.rel100 {
             Rel100::Required => {
-                h.push(Header::Require(vec![ByteString::from_static("100rel")]));
-                h.push(Header::Supported(["timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect()));
+                h.push(Header::Require(TokenList::from_static("100rel")));
+                h.push(Header::Supported(TokenList::from_static("timer, replaces")));
             }
             Rel100::Supported => h.push(supported()),
-            Rel100::Unsupported => {
-                h.push(Header::Supported(["timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect()))
-            }
+            Rel100::Unsupported => h.push(Header::Supported(TokenList::from_static("timer, replaces"))),
         }
         if let Some(se) = config.session_expires {
             h.push(Header::SessionExpires(DeltaParams::new(se)));
@@ -1525,7 +1513,7 @@ impl InviteSession {
             // RFC 3262 §3: the first RSeq is random in 1..2^31-1; we keep it
             // below 2^30 so that it never wraps during a call.
             self.rseq = if self.rseq == 0 { 1 + rng.below(1 << 30) as u32 } else { self.rseq + 1 };
-            resp.headers.push(Header::Require(vec![ByteString::from_static("100rel")]));
+            resp.headers.push(Header::Require(TokenList::from_static("100rel")));
             resp.headers.push(Header::RSeq(self.rseq));
             self.prack_pending = true;
             self.last_rel1xx = Some(resp.clone());
@@ -1614,7 +1602,7 @@ impl InviteSession {
     ) -> Result<(), SessionError> {
         let (key, mut resp) = self.inbound_final(op, 200..300, status, reason)?;
         self.with_contact(&mut resp.headers);
-        resp.headers.push(Header::Allow(ALLOW.to_vec()));
+        resp.headers.push(Header::Allow(ALLOW));
         resp.headers.push(supported());
         let body = if let Some(b) = &extras.body {
             self.user_description(b);
@@ -1640,7 +1628,7 @@ impl InviteSession {
             let mut p = Params::new();
             p.push(Param::new("refresher", refresher.as_str()));
             resp.headers.push(Header::SessionExpires(DeltaParams { delta: se.delta, comment: None, params: p }));
-            resp.headers.push(Header::Require(vec![ByteString::from_static("timer")]));
+            resp.headers.push(Header::Require(TokenList::from_static("timer")));
             self.start_session_timer(now, se.delta, refresher == "uas");
         }
         if let Some(d) = self.dialog.as_mut() {
@@ -1799,7 +1787,7 @@ impl InviteSession {
             }
             _ => {
                 let mut r = self.respond(&req, 405);
-                r.headers.push(Header::Allow(ALLOW.to_vec()));
+                r.headers.push(Header::Allow(ALLOW));
                 self.out.push_back(Out::Response { key, response: r });
             }
         }

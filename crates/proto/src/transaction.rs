@@ -963,7 +963,7 @@ impl TransactionLayer {
             return;
         }
         // §8.2.2.3: Require with an extension we do not support → 420 listing it.
-        let unsupported: Vec<ByteString> = req
+        let unsupported: Vec<&str> = req
             .headers
             .iter()
             .filter_map(|h| match h {
@@ -972,7 +972,6 @@ impl TransactionLayer {
             })
             .flatten()
             .filter(|t| !self.config.supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
-            .cloned()
             .collect();
         // §8.2.2.1: an unknown Request-URI scheme → 416.
         let bad_scheme = matches!(req.uri, Uri::Other(_));
@@ -980,7 +979,7 @@ impl TransactionLayer {
         if bad_scheme || !unsupported.is_empty() {
             let mut resp = self.layer_response(&req, if bad_scheme { 416 } else { 420 });
             if !bad_scheme {
-                resp.headers.push(Header::Unsupported(unsupported));
+                resp.headers.push(Header::Unsupported(unsupported.into_iter().collect()));
             }
             let _ = self.send_response(now, &key, resp);
             return;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use sipact_message::ByteString;
+use sipact_message::{ByteString, MethodList, TokenList};
 use sipact_message::{Header, Host, Method, NameAddr, ParseError, Request, Response, SipMessage, SipUri, Uri, Via};
 
 use crate::auth::{Credentials, DigestClient};
@@ -1583,22 +1583,10 @@ impl UserAgentCore {
             Method::Register if self.config.registrar => self.on_register(now, key, request),
             Method::Options => {
                 let mut resp = response_for(&request, 200, Some(&crate::rand::short_token(&mut *self.rng, 10)));
-                resp.headers.push(Header::Allow(vec![
-                    Method::Invite,
-                    Method::Ack,
-                    Method::Cancel,
-                    Method::Bye,
-                    Method::Options,
-                    Method::Prack,
-                    Method::Update,
-                    Method::Info,
-                    Method::Refer,
-                    Method::Notify,
-                    Method::Message,
-                ]));
-                resp.headers.push(Header::Supported(
-                    ["100rel", "timer", "replaces"].iter().map(|s| ByteString::from_static(s)).collect(),
-                ));
+                resp.headers.push(Header::Allow(MethodList::from_static(
+                    "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER, NOTIFY, MESSAGE",
+                )));
+                resp.headers.push(Header::Supported(TokenList::from_static("100rel, timer, replaces")));
                 let _ = self.tl.send_response(now, &key, resp);
             }
             Method::Message => {
@@ -1612,13 +1600,7 @@ impl UserAgentCore {
             }
             _ => {
                 let mut resp = response_for(&request, 405, Some(&crate::rand::short_token(&mut *self.rng, 10)));
-                resp.headers.push(Header::Allow(vec![
-                    Method::Invite,
-                    Method::Ack,
-                    Method::Cancel,
-                    Method::Bye,
-                    Method::Options,
-                ]));
+                resp.headers.push(Header::Allow(MethodList::from_static("INVITE, ACK, CANCEL, BYE, OPTIONS")));
                 let _ = self.tl.send_response(now, &key, resp);
             }
         }
