@@ -15,6 +15,8 @@ mod duo;
 use duo::Duo;
 
 const BATCH: u64 = 256;
+/// Calls held open in the second measurement.
+const OPEN: usize = 10_000;
 
 fn bench(c: &mut Criterion) {
     let mut duo = Duo::new();
@@ -43,6 +45,27 @@ fn bench(c: &mut Criterion) {
             start.elapsed()
         })
     });
+    // The same calls while 10,000 others stay established, each core asked
+    // for its next deadline after every message (as the dialog actor does):
+    // what a load test holding calls open costs per new call.
+    let mut held = Duo::new();
+    held.open_dialogs(OPEN);
+    held.poll_after_input = true;
+    g.bench_function("with_10000_open_dialogs", |bch| {
+        bch.iter_custom(|iters| {
+            let start = Instant::now();
+            for i in 0..iters {
+                held.call();
+                if (i + 1) % BATCH == 0 {
+                    held.advance(Duo::SETTLE);
+                }
+            }
+            held.advance(Duo::SETTLE);
+            start.elapsed()
+        })
+    });
+    assert_eq!(held.a.session_ids().len(), OPEN);
+    assert_eq!(held.b.session_ids().len(), OPEN);
     g.finish();
     assert!(duo.a.session_ids().is_empty() && duo.b.session_ids().is_empty());
     assert!(duo.a.transactions().is_some_and(|t| t.is_empty()) && duo.b.transactions().is_some_and(|t| t.is_empty()));

@@ -16,6 +16,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
+// Not every helper of the pair is used here (`open_dialogs` is the call bench's).
+#[allow(dead_code)]
 mod duo;
 use duo::Duo;
 

@@ -73,6 +73,9 @@ pub struct Duo {
     target: String,
     /// Whether alice hangs up as soon as the call is accepted.
     pub hangup: bool,
+    /// Whether the receiving core is asked for its next deadline after
+    /// every message, as the dialog actor does to arm its timer.
+    pub poll_after_input: bool,
     /// Counters.
     pub counts: Counts,
 }
@@ -90,6 +93,7 @@ impl Duo {
             b_peer: Peer::udp(b_addr),
             target: format!("sip:bob@{b_addr}"),
             hangup: true,
+            poll_after_input: false,
             counts: Counts::default(),
         }
     }
@@ -103,6 +107,21 @@ impl Duo {
         self.pump();
     }
 
+    /// Sets up `n` calls that stay established (no BYE) and lets their
+    /// transactions end: `n` confirmed dialogs on each side, as under a
+    /// load test holding calls open.
+    pub fn open_dialogs(&mut self, n: usize) {
+        let hangup = std::mem::replace(&mut self.hangup, false);
+        for i in 0..n {
+            self.call();
+            if (i + 1) % 256 == 0 {
+                self.advance(Duo::SETTLE);
+            }
+        }
+        self.advance(Duo::SETTLE);
+        self.hangup = hangup;
+    }
+
     /// Carries messages and drains events until both cores are quiet.
     pub fn pump(&mut self) {
         loop {
@@ -112,12 +131,18 @@ impl Duo {
                 self.counts.a_to_b += 1;
                 let _ = self.b.handle_bytes(self.now, self.a_peer, t.data);
                 self.drain_b();
+                if self.poll_after_input {
+                    std::hint::black_box(self.b.poll_timeout());
+                }
             }
             while let Some(t) = self.b.poll_transmit() {
                 moved = true;
                 self.counts.b_to_a += 1;
                 let _ = self.a.handle_bytes(self.now, self.b_peer, t.data);
                 self.drain_a();
+                if self.poll_after_input {
+                    std::hint::black_box(self.a.poll_timeout());
+                }
             }
             if !moved {
                 return;
