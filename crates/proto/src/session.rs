@@ -517,6 +517,9 @@ pub struct InviteSession {
     reneg_server: bool,
     pending_retry: Option<Box<Renegotiation>>,
     timers: Vec<(STimer, Instant)>,
+    /// The deadline the UA last entered in its timer index for this
+    /// session (the index gets one entry per change, not one per look).
+    pub(crate) scheduled: Option<Instant>,
     interval: Duration,
     last_2xx: Option<Response>,
     retrans_key: Option<TxKey>,
@@ -799,6 +802,7 @@ impl InviteSession {
             reneg_server: false,
             pending_retry: None,
             timers: Vec::new(),
+            scheduled: None,
             last_2xx: None,
             retrans_key: None,
             last_rel1xx: None,

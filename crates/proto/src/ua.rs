@@ -3,7 +3,8 @@
 //! authentication, behind one input/output surface. The test harness and
 //! the benchmarks drive it directly; the actors split its parts.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -437,15 +438,134 @@ impl TxPort {
     }
 }
 
+/// The live sessions (boxed: the map then holds pointers, not sessions,
+/// and its spare capacity costs little), with an index of their timer
+/// deadlines so that finding the next one does not visit every session.
+///
+/// Every mutable access marks the session as touched; before the index is
+/// read, each touched session whose earliest deadline changed gets an
+/// entry `(deadline, id)`. An entry is live while its session still has
+/// that deadline as its earliest; others are dropped when they reach the
+/// top. No path can change a session's timers without `get_mut` or
+/// `insert`, so none can leave a deadline out of the index.
+#[derive(Default)]
+struct SessionTable {
+    map: crate::Map<u64, Box<InviteSession>>,
+    touched: Vec<u64>,
+    heap: BinaryHeap<Reverse<(Instant, u64)>>,
+}
+
+impl SessionTable {
+    fn get(&self, id: &u64) -> Option<&InviteSession> {
+        self.map.get(id).map(|s| &**s)
+    }
+
+    fn get_mut(&mut self, id: &u64) -> Option<&mut Box<InviteSession>> {
+        let s = self.map.get_mut(id)?;
+        self.touched.push(*id);
+        Some(s)
+    }
+
+    fn insert(&mut self, id: u64, s: Box<InviteSession>) {
+        self.touched.push(id);
+        self.map.insert(id, s);
+    }
+
+    fn remove(&mut self, id: &u64) -> Option<Box<InviteSession>> {
+        self.map.remove(id)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&u64, &InviteSession)> {
+        self.map.iter().map(|(id, s)| (id, &**s))
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &u64> {
+        self.map.keys()
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Enters the changed deadlines of the touched sessions.
+    fn refresh(&mut self) {
+        for id in self.touched.drain(..) {
+            if let Some(s) = self.map.get_mut(&id) {
+                let at = s.poll_timeout();
+                if at != s.scheduled {
+                    s.scheduled = at;
+                    if let Some(at) = at {
+                        self.heap.push(Reverse((at, id)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the entry `(at, id)` still stands for a deadline.
+    fn live(&self, at: Instant, id: u64) -> bool {
+        self.map.get(&id).is_some_and(|s| s.scheduled == Some(at))
+    }
+
+    /// The earliest deadline of any session.
+    fn next_deadline(&mut self) -> Option<Instant> {
+        self.refresh();
+        while let Some(&Reverse((at, id))) = self.heap.peek() {
+            if self.live(at, id) {
+                return Some(at);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// The sessions with a deadline at or before `now`, earliest first.
+    fn due(&mut self, now: Instant) -> Vec<u64> {
+        self.refresh();
+        let mut due = Vec::new();
+        while let Some(&Reverse((at, id))) = self.heap.peek() {
+            if at > now {
+                break;
+            }
+            self.heap.pop();
+            if self.live(at, id) && !due.contains(&id) {
+                // Taken out of the index: whatever the session has armed
+                // after it is handled (the same deadline too, if it did not
+                // clear it) goes back in at the next refresh.
+                if let Some(s) = self.map.get_mut(&id) {
+                    s.scheduled = None;
+                }
+                due.push(id);
+            }
+        }
+        due
+    }
+
+    /// Rebuilds the index from the live sessions when stale entries
+    /// outnumber them, and gives back spare room.
+    fn compact(&mut self) {
+        const KEEP: usize = 256;
+        if self.heap.len() > 2 * self.map.len() + KEEP {
+            self.refresh();
+            self.heap = self.map.iter().filter_map(|(id, s)| s.scheduled.map(|at| Reverse((at, *id)))).collect();
+        }
+        if self.heap.capacity() > KEEP && self.heap.len() * 4 < self.heap.capacity() {
+            self.heap.shrink_to((self.heap.len() * 2).max(KEEP));
+        }
+        if self.touched.capacity() > KEEP {
+            self.touched.shrink_to(KEEP);
+        }
+    }
+}
+
 /// The user agent core.
 pub struct UserAgentCore {
     config: CoreConfig,
     tl: TxPort,
     rng: Box<dyn Rng + Send>,
     hooks: HooksFactory,
-    /// Sessions are boxed: the table then holds pointers, not the
-    /// sessions, and its spare capacity costs little.
-    sessions: crate::Map<u64, Box<InviteSession>>,
+    /// The live sessions, with an index of their deadlines.
+    sessions: SessionTable,
     /// Session settings shared by every session, one per RFC 3262 policy
     /// (`Rel100::Unsupported`, `Supported`, `Required`).
     session_configs: Vec<((Rel100, TransportKind), Arc<SessionConfig>)>,
@@ -575,7 +695,7 @@ impl UserAgentCore {
             config,
             rng,
             hooks,
-            sessions: crate::Map::default(),
+            sessions: SessionTable::default(),
             session_configs,
             by_dialog: DialogIndex::default(),
             by_server_tx: crate::Map::default(),
@@ -620,7 +740,7 @@ impl UserAgentCore {
 
     /// A session.
     pub fn session(&self, id: u64) -> Option<&InviteSession> {
-        self.sessions.get(&id).map(|s| &**s)
+        self.sessions.get(&id)
     }
 
     /// Ids of live sessions.
@@ -1083,13 +1203,7 @@ impl UserAgentCore {
         if let Some(tl) = self.tl.layer_mut() {
             tl.handle_timeout(now);
         }
-        let due: Vec<u64> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
+        for id in self.sessions.due(now) {
             if let Some(s) = self.sessions.get_mut(&id) {
                 s.handle_timeout(now, &mut *self.rng);
             }
@@ -1141,11 +1255,8 @@ impl UserAgentCore {
     /// transaction layer is external).
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         let mut t = self.tl.layer_mut().and_then(TransactionLayer::poll_timeout);
-        for s in self.sessions.values() {
-            t = match (t, s.poll_timeout()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+        if let Some(s) = self.sessions.next_deadline() {
+            t = Some(t.map_or(s, |a| a.min(s)));
         }
         if let Some(r) = self.registration.as_ref().and_then(Registration::refresh_at) {
             t = Some(t.map_or(r, |a| a.min(r)));
@@ -1166,7 +1277,8 @@ impl UserAgentCore {
                 m.shrink_to((m.len() * 2).max(KEEP));
             }
         }
-        shrink_map(&mut self.sessions);
+        shrink_map(&mut self.sessions.map);
+        self.sessions.compact();
         shrink_map(&mut self.by_dialog.0);
         shrink_map(&mut self.by_server_tx);
         shrink_map(&mut self.client);
