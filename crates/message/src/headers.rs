@@ -1391,6 +1391,26 @@ fn list_text<'a>(src: &ByteString, s: &'a str) -> Result<ByteString, &'a str> {
     if start.is_empty() {
         return Ok(ByteString::new());
     }
+    // The usual case in one pass over the bytes: tokens separated by
+    // exactly ", ", nothing after the last one but white space.
+    let text = trim_ws_end(start);
+    let b = text.as_bytes();
+    let mut i = 0;
+    loop {
+        let run = crate::text::long_run_of(&text[i..], crate::text::TOKEN);
+        if run == 0 {
+            break;
+        }
+        i += run;
+        if i == b.len() {
+            return Ok(sub(src, text));
+        }
+        if b[i] != b',' || b.get(i + 1) != Some(&b' ') {
+            break;
+        }
+        i += 2;
+    }
+    // Anything else (other spacing, or an error to locate): token by token.
     let mut s = start;
     let mut canonical = true;
     loop {

@@ -862,6 +862,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dotted_quads_print_like_the_standard_library() {
+        // Every octet value in every position, next to short and long ones.
+        for v in 0..=255u8 {
+            for a in [[v, 0, 0, 0], [1, v, 22, 255], [255, 255, v, 9], [10, 100, 0, v], [v, v, v, v]] {
+                let ip = std::net::Ipv4Addr::from(a);
+                let mut out = b"x".to_vec();
+                Host::Ipv4(ip).write(&mut out);
+                assert_eq!(out, format!("x{ip}").as_bytes());
+                let mut buf = [0u8; 15];
+                let n = ipv4_digits(&ip, &mut buf);
+                assert_eq!(&buf[..n], ip.to_string().as_bytes());
+            }
+        }
+    }
+
+    #[test]
     fn empty_labels_are_found_at_every_position() {
         // Every place a ".." can sit relative to the eight-byte windows.
         for len in 2..40 {
