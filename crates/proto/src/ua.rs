@@ -462,7 +462,10 @@ impl SessionTable {
 
     fn get_mut(&mut self, id: &u64) -> Option<&mut Box<InviteSession>> {
         let s = self.map.get_mut(id)?;
-        self.touched.push(*id);
+        // Consecutive accesses to one session (a drain loop) mark it once.
+        if self.touched.last() != Some(id) {
+            self.touched.push(*id);
+        }
         Some(s)
     }
 
