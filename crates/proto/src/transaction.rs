@@ -328,6 +328,8 @@ pub struct TransactionLayer {
     config: TxConfig,
     txs: TxTable,
     heap: BinaryHeap<Reverse<Deadline>>,
+    /// The origin of the heap's time keys: the first deadline armed.
+    epoch: Option<Instant>,
     seq: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TxEvent>,
@@ -340,12 +342,25 @@ pub struct TransactionLayer {
 /// over from a transaction that ended, whose slot now holds another one, is
 /// live only if the new one armed the same timer for the same instant, and
 /// then firing it is right (the second heap entry finds it disarmed).
+///
+/// The time is kept as signed nanoseconds from the layer's first deadline
+/// (24-byte entries, and one integer comparison where an `Instant` takes
+/// two); the transaction's own `timers` entry holds the exact `Instant`.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Deadline {
-    at: Instant,
+    key: i64,
     seq: u64,
     slot: u32,
     timer: Timer,
+}
+
+/// Signed nanoseconds from `epoch` to `at` (saturating at about 292 years).
+fn time_key(epoch: Instant, at: Instant) -> i64 {
+    let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    match at.checked_duration_since(epoch) {
+        Some(d) => nanos(d),
+        None => -nanos(epoch.duration_since(at)),
+    }
 }
 
 /// The live transactions: each boxed in a slot of a slab (growing or
@@ -480,6 +495,7 @@ impl TransactionLayer {
             config,
             txs: TxTable::default(),
             heap: BinaryHeap::new(),
+            epoch: None,
             seq: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -533,8 +549,8 @@ impl TransactionLayer {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         // Drop stale heap entries so the answer is exact.
         while let Some(Reverse(d)) = self.heap.peek() {
-            if self.txs.at(d.slot).is_some_and(|t| t.timers[d.timer.idx()] == Some(d.at)) {
-                return Some(d.at);
+            if let Some(at) = self.armed(d) {
+                return Some(at);
             }
             self.heap.pop();
         }
@@ -558,7 +574,16 @@ impl TransactionLayer {
     /// caller already set (it holds the transaction: no second lookup).
     fn schedule(&mut self, slot: u32, timer: Timer, at: Instant) {
         self.seq += 1;
-        self.heap.push(Reverse(Deadline { at, seq: self.seq, slot, timer }));
+        let key = time_key(*self.epoch.get_or_insert(at), at);
+        self.heap.push(Reverse(Deadline { key, seq: self.seq, slot, timer }));
+    }
+
+    /// The exact time of `d` while its transaction still has that timer
+    /// armed for it (a re-armed or disarmed timer leaves a stale entry).
+    fn armed(&self, d: &Deadline) -> Option<Instant> {
+        let epoch = self.epoch?;
+        let at = self.txs.at(d.slot)?.timers[d.timer.idx()]?;
+        (time_key(epoch, at) == d.key).then_some(at)
     }
 
     fn disarm(tx: &mut Tx, timer: Timer) {
@@ -1073,18 +1098,20 @@ impl TransactionLayer {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(epoch) = self.epoch else { return self.shrink() };
+        let now_key = time_key(epoch, now);
         while let Some(Reverse(d)) = self.heap.peek() {
-            if d.at > now {
+            if d.key > now_key {
                 break;
             }
-            let Some(Reverse(Deadline { at, slot, timer, .. })) = self.heap.pop() else { break };
+            let Some(Reverse(d)) = self.heap.pop() else { break };
             // Live when the transaction still has this timer armed for this
             // time (a re-armed or disarmed timer leaves a stale entry).
-            if let Some(tx) = self.txs.at_mut(slot)
-                && tx.timers[timer.idx()] == Some(at)
+            if let Some(at) = self.armed(&d)
+                && let Some(tx) = self.txs.at_mut(d.slot)
             {
-                tx.timers[timer.idx()] = None;
-                self.fire(at, timer, slot);
+                tx.timers[d.timer.idx()] = None;
+                self.fire(at, d.timer, d.slot);
             }
         }
         self.shrink();

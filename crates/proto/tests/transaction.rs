@@ -545,6 +545,31 @@ fn timers_of_an_ended_transaction_never_fire_for_the_next_one() {
 }
 
 #[test]
+fn deadlines_before_the_first_one_armed_still_fire_in_time_order() {
+    // The layer is sans-IO: the times it is given need not grow. A
+    // transaction started (and so timed) before the first one still
+    // retransmits first (§17.1.2.2: Timer E fires T1 after its start), and
+    // each fires exactly at its own deadlines.
+    let t0 = Instant::now() + Duration::from_secs(10);
+    let mut l = layer();
+    let (late, late_bytes) = start_client(&mut l, t0, options("late"), udp());
+    let early_start = t0 - Duration::from_secs(3);
+    let (early, early_bytes) = start_client(&mut l, early_start, options("early"), udp());
+    assert_eq!(l.poll_timeout(), Some(early_start + T1));
+    l.handle_timeout(early_start + T1);
+    let sent = transmits(&mut l);
+    assert_eq!(sent.iter().map(|t| t.data.clone()).collect::<Vec<_>>(), [early_bytes]);
+    assert_eq!(l.timer(&early, Timer::E), Some(early_start + T1 * 3));
+    // The early one's next retransmissions still come first.
+    assert_eq!(l.poll_timeout(), Some(early_start + T1 * 3));
+    l.handle_timeout(t0 + T1 - Duration::from_nanos(1));
+    assert!(transmits(&mut l).iter().all(|t| t.data != late_bytes), "the late one waits for its T1");
+    l.handle_timeout(t0 + T1);
+    assert!(transmits(&mut l).iter().any(|t| t.data == late_bytes));
+    assert_eq!(l.timer(&late, Timer::E), Some(t0 + T1 * 3));
+}
+
+#[test]
 fn nict_timer_e_is_t2_in_proceeding() {
     // RFC 3261 §17.1.2.2: "If Timer E fires while in the "Proceeding" state,
     // the request MUST be passed to the transport layer for retransmission,
