@@ -461,6 +461,11 @@ impl SessionTable {
     }
 
     fn get_mut(&mut self, id: &u64) -> Option<&mut Box<InviteSession>> {
+        // A driver that rarely asks for the next deadline must not make the
+        // list grow with every message.
+        if self.touched.len() > 2 * self.map.len() + 64 {
+            self.refresh();
+        }
         let s = self.map.get_mut(id)?;
         // Consecutive accesses to one session (a drain loop) mark it once.
         if self.touched.last() != Some(id) {
@@ -470,6 +475,9 @@ impl SessionTable {
     }
 
     fn insert(&mut self, id: u64, s: Box<InviteSession>) {
+        if self.touched.len() > 2 * self.map.len() + 64 {
+            self.refresh();
+        }
         self.touched.push(id);
         self.map.insert(id, s);
     }
@@ -502,6 +510,11 @@ impl SessionTable {
                     }
                 }
             }
+        }
+        // Stale entries deep in the heap leave only when their time comes:
+        // when they outnumber the sessions, the heap is rebuilt.
+        if self.heap.len() > 2 * self.map.len() + 256 {
+            self.heap = self.map.iter().filter_map(|(id, s)| s.scheduled.map(|at| Reverse((at, *id)))).collect();
         }
     }
 
@@ -544,14 +557,9 @@ impl SessionTable {
         due
     }
 
-    /// Rebuilds the index from the live sessions when stale entries
-    /// outnumber them, and gives back spare room.
+    /// Gives back spare room after a burst.
     fn compact(&mut self) {
         const KEEP: usize = 256;
-        if self.heap.len() > 2 * self.map.len() + KEEP {
-            self.refresh();
-            self.heap = self.map.iter().filter_map(|(id, s)| s.scheduled.map(|at| Reverse((at, *id)))).collect();
-        }
         if self.heap.capacity() > KEEP && self.heap.len() * 4 < self.heap.capacity() {
             self.heap.shrink_to((self.heap.len() * 2).max(KEEP));
         }
