@@ -621,40 +621,40 @@ impl serde::Serialize for TokenList {
 /// The methods of an Allow header, kept as text like a [`TokenList`]: the
 /// method names joined by `", "`.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct MethodList(ByteString);
+pub struct MethodList(TokenList);
 
 impl MethodList {
     /// The empty list.
     pub const fn new() -> Self {
-        MethodList(ByteString::new())
+        MethodList(TokenList::new())
     }
 
     /// A list from its text, which must be method names joined by `", "`
     /// (`"INVITE, ACK, BYE"`); nothing is copied or checked.
     pub const fn from_static(list: &'static str) -> Self {
-        MethodList(ByteString::from_static(list))
+        MethodList(TokenList::from_static(list))
     }
 
     /// The list as printed: the method names joined by `", "`.
     #[inline]
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
     /// The methods, in order.
     pub fn iter(&self) -> impl Iterator<Item = Method> + '_ {
-        self.0.split(", ").filter(|t| !t.is_empty()).map(|t| Method::from_src(&self.0, t))
+        self.0.iter().map(|t| Method::from_src(&self.0.0, t))
     }
 
     /// Whether `method` is in the list (method names are case-sensitive).
     pub fn contains(&self, method: &Method) -> bool {
         let name = method.as_str();
-        self.0.split(", ").any(|t| t == name)
+        self.0.iter().any(|t| t == name)
     }
 
     /// How many methods there are.
     pub fn len(&self) -> usize {
-        self.0.split(", ").filter(|t| !t.is_empty()).count()
+        self.0.len()
     }
 
     /// Whether there is none.
@@ -665,13 +665,13 @@ impl MethodList {
 
 impl<'m> FromIterator<&'m Method> for MethodList {
     fn from_iter<I: IntoIterator<Item = &'m Method>>(items: I) -> Self {
-        MethodList(joined(items.into_iter().map(|m| ByteString::from(m.as_str()))))
+        MethodList(items.into_iter().map(Method::as_str).collect())
     }
 }
 
 impl FromIterator<Method> for MethodList {
     fn from_iter<I: IntoIterator<Item = Method>>(items: I) -> Self {
-        MethodList(joined(items.into_iter().map(|m| ByteString::from(m.as_str()))))
+        items.into_iter().collect::<Vec<_>>().iter().collect()
     }
 }
 
@@ -684,7 +684,7 @@ impl fmt::Debug for MethodList {
 #[cfg(feature = "serde")]
 impl serde::Serialize for MethodList {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.split(", ").filter(|t| !t.is_empty()))
+        self.0.serialize(s)
     }
 }
 
@@ -1722,7 +1722,7 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
         N::Supported => out.push(Header::Supported(TokenList(list_text(src, v)?))),
         N::Unsupported => out.push(Header::Unsupported(TokenList(list_text(src, v)?))),
         N::AllowEvents => out.push(Header::AllowEvents(TokenList(list_text(src, v)?))),
-        N::Allow => out.push(Header::Allow(MethodList(list_text(src, v)?))),
+        N::Allow => out.push(Header::Allow(MethodList(TokenList(list_text(src, v)?)))),
         N::Privacy => {
             let mut list = Vec::new();
             for item in v.split(';') {
