@@ -33,6 +33,12 @@ macro_rules! header_names {
                 match self { $( HeaderName::$var => $canon, )* }
             }
 
+            /// The canonical spelling followed by `": "`, as printed before
+            /// a value (one copy instead of two).
+            const fn prefix(self) -> &'static str {
+                match self { $( HeaderName::$var => concat!($canon, ": "), )* }
+            }
+
             /// The compact form (RFC 3261 §7.3.3 and later RFCs), if any.
             pub const fn compact(self) -> Option<char> {
                 match self {
@@ -867,8 +873,13 @@ impl Header {
 
     /// Prints `Name: value\r\n`.
     pub fn write(&self, out: &mut Vec<u8>) {
-        put(out, self.name_str().as_bytes());
-        put(out, b": ");
+        match (self, self.name()) {
+            (_, Some(n)) => put(out, n.prefix().as_bytes()),
+            (h, None) => {
+                put(out, h.name_str().as_bytes());
+                put(out, b": ");
+            }
+        }
         self.write_value(out);
         put(out, b"\r\n");
     }
