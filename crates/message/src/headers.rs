@@ -689,8 +689,9 @@ impl fmt::Debug for MethodList {
 
 #[cfg(feature = "serde")]
 impl serde::Serialize for MethodList {
+    /// As a sequence of [`Method`]s, the form the `Vec<Method>` it replaced had.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        s.collect_seq(self.iter())
     }
 }
 
