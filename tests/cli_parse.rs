@@ -51,6 +51,21 @@ fn response_from_stdin() {
 }
 
 #[test]
+fn lists_print_as_sequences() {
+    // Allow lists methods in the form CSeq's method has; option tags are strings.
+    let (code, out, _) = run(b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nAllow: INVITE,FOO\r\nSupported: timer, 100rel\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let headers = v["headers"].as_array().expect("headers");
+    let typed = |name: &str| headers.iter().find(|h| h["name"] == name).map(|h| h["typed"].clone()).expect(name);
+    assert_eq!(typed("Allow"), serde_json::json!({ "Allow": ["Invite", { "Extension": "FOO" }] }));
+    assert_eq!(typed("Supported"), serde_json::json!({ "Supported": ["timer", "100rel"] }));
+    assert_eq!(typed("CSeq")["CSeq"]["method"], "Options");
+    let allow = headers.iter().find(|h| h["name"] == "Allow").expect("Allow");
+    assert_eq!(allow["value"], "INVITE, FOO");
+}
+
+#[test]
 fn bad_via_reports_offset_and_exits_1() {
     let (code, out, err) = run(b"OPTIONS sip:x@h SIP/2.0\r\nVia: SIP/2.0/UDP\r\n\r\n");
     assert_eq!(code, 1);
