@@ -598,6 +598,7 @@ fn sdp_of(b: Option<Body>) -> Option<Body> {
 /// The methods a session answers, for its Allow headers (printed as is).
 const ALLOW: MethodList =
     MethodList::from_static("INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER, NOTIFY");
+
 /// A session's queue of outputs or events: rarely more than two values at
 /// once, and large ones (a message each), so it starts with room for two
 /// (four, the default, would take the allocator's slow path) and gives
