@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::ByteString;
-use crate::out::put;
+use crate::out::{emplace, put};
 
 use crate::method::Method;
 use crate::param::{Params, header_params};
@@ -1383,7 +1383,7 @@ fn name_addr<'a>(
             let end = s.bytes().position(|b| matches!(b, b';' | b',' | b' ' | b'\t')).unwrap_or(s.len());
             let uri = parse_uri(src, &s[..end], false).map_err(|_| s)?;
             let (rest, params) = params(src, &s[end..])?;
-            out.push(wrap(NameAddr { display: None, uri, params }));
+            emplace(out, || wrap(NameAddr { display: None, uri, params }));
             return Ok(rest);
         }
     };
@@ -1391,7 +1391,7 @@ fn name_addr<'a>(
     let close = find_u8(inner.as_bytes(), b'>').ok_or(inner)?;
     let uri = parse_uri(src, &inner[..close], true).map_err(|_| inner)?;
     let (rest, params) = params(src, &inner[close + 1..])?;
-    out.push(wrap(NameAddr { display, uri, params }));
+    emplace(out, || wrap(NameAddr { display, uri, params }));
     Ok(rest)
 }
 
@@ -1406,21 +1406,8 @@ fn list_text<'a>(src: &ByteString, s: &'a str) -> Result<ByteString, &'a str> {
     // The usual case in one pass over the bytes: tokens separated by
     // exactly ", ", nothing after the last one but white space.
     let text = trim_ws_end(start);
-    let b = text.as_bytes();
-    let mut i = 0;
-    loop {
-        let run = crate::text::long_run_of(&text[i..], crate::text::TOKEN);
-        if run == 0 {
-            break;
-        }
-        i += run;
-        if i == b.len() {
-            return Ok(sub(src, text));
-        }
-        if b[i] != b',' || b.get(i + 1) != Some(&b' ') {
-            break;
-        }
-        i += 2;
+    if is_canonical_list(text.as_bytes()) {
+        return Ok(sub(src, text));
     }
     // Anything else (other spacing, or an error to locate): token by token.
     let mut s = start;
@@ -1438,6 +1425,30 @@ fn list_text<'a>(src: &ByteString, s: &'a str) -> Result<ByteString, &'a str> {
         }
     }
     token_list_of(start, |t| t).map(|v| joined(v.into_iter().map(ByteString::from)))
+}
+
+/// Whether `b` is non-empty tokens joined by exactly `", "`. One loop over
+/// the bytes with a table lookup each: list tokens are short (`ACK`,
+/// `timer`), so a run-at-a-time scan spent more on setting up each run than
+/// on the bytes.
+fn is_canonical_list(b: &[u8]) -> bool {
+    use crate::text::{CLASS, TOKEN};
+    // `expect_token`: at the start, or just after ", ".
+    let mut expect_token = true;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if CLASS[usize::from(c)] & TOKEN != 0 {
+            expect_token = false;
+            i += 1;
+        } else if c == b',' && !expect_token && b.get(i + 1) == Some(&b' ') {
+            expect_token = true;
+            i += 2;
+        } else {
+            return false;
+        }
+    }
+    !expect_token
 }
 
 /// A comma-separated list of tokens, each turned into a `T` by `item`.
@@ -1649,7 +1660,10 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
         N::Route => addr_list(src, v, false, out, Header::Route)?,
         N::RecordRoute => addr_list(src, v, false, out, Header::RecordRoute)?,
         N::PAssertedIdentity => addr_list(src, v, false, out, Header::PAssertedIdentity)?,
-        N::CallId => out.push(Header::CallId(sub(src, call_id(v)?))),
+        N::CallId => {
+            let c = call_id(v)?;
+            emplace(out, || Header::CallId(sub(src, c)));
+        }
         N::CSeq => {
             let (r, seq) = u32_val(skip_ws(v))?;
             let r2 = skip_ws(r);
@@ -1661,7 +1675,7 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
             if seq >= 1 << 31 {
                 return Err(v);
             }
-            out.push(Header::CSeq(CSeq { seq, method: Method::from_src(src, m) }));
+            emplace(out, || Header::CSeq(CSeq { seq, method: Method::from_src(src, m) }));
         }
         N::MaxForwards => {
             // RFC 3261 §20.22: a value in 0..=255 (RFC 4475 §3.1.2.4 scalar02).
@@ -1669,10 +1683,16 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
             if n > 255 {
                 return Err(skip_ws(v));
             }
-            out.push(Header::MaxForwards(n));
+            emplace(out, || Header::MaxForwards(n));
         }
-        N::ContentLength => out.push(Header::ContentLength(single_u32(v)?)),
-        N::RSeq => out.push(Header::RSeq(single_u32(v)?)),
+        N::ContentLength => {
+            let n = single_u32(v)?;
+            emplace(out, || Header::ContentLength(n));
+        }
+        N::RSeq => {
+            let n = single_u32(v)?;
+            emplace(out, || Header::RSeq(n));
+        }
         N::Expires | N::MinExpires => {
             let (r, n) = delta(skip_ws(v))?;
             expect_end(r)?;
@@ -1685,11 +1705,13 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
             let (r, st) = tok(r)?;
             let (r, params) = params(src, r)?;
             expect_end(r)?;
-            out.push(Header::ContentType(MediaType {
-                mtype: crate::text::sub(src, t),
-                subtype: crate::text::sub(src, st),
-                params,
-            }));
+            emplace(out, || {
+                Header::ContentType(MediaType {
+                    mtype: crate::text::sub(src, t),
+                    subtype: crate::text::sub(src, st),
+                    params,
+                })
+            });
         }
         N::ContentDisposition | N::Event | N::SubscriptionState => {
             let (r, tp) = token_params(src, v)?;
@@ -1728,13 +1750,34 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
                 _ => Header::RetryAfter(d),
             });
         }
-        N::ContentEncoding => out.push(Header::ContentEncoding(TokenList(list_text(src, v)?))),
-        N::Require => out.push(Header::Require(TokenList(list_text(src, v)?))),
-        N::ProxyRequire => out.push(Header::ProxyRequire(TokenList(list_text(src, v)?))),
-        N::Supported => out.push(Header::Supported(TokenList(list_text(src, v)?))),
-        N::Unsupported => out.push(Header::Unsupported(TokenList(list_text(src, v)?))),
-        N::AllowEvents => out.push(Header::AllowEvents(TokenList(list_text(src, v)?))),
-        N::Allow => out.push(Header::Allow(MethodList(TokenList(list_text(src, v)?)))),
+        N::ContentEncoding => {
+            let t = list_text(src, v)?;
+            emplace(out, || Header::ContentEncoding(TokenList(t)));
+        }
+        N::Require => {
+            let t = list_text(src, v)?;
+            emplace(out, || Header::Require(TokenList(t)));
+        }
+        N::ProxyRequire => {
+            let t = list_text(src, v)?;
+            emplace(out, || Header::ProxyRequire(TokenList(t)));
+        }
+        N::Supported => {
+            let t = list_text(src, v)?;
+            emplace(out, || Header::Supported(TokenList(t)));
+        }
+        N::Unsupported => {
+            let t = list_text(src, v)?;
+            emplace(out, || Header::Unsupported(TokenList(t)));
+        }
+        N::AllowEvents => {
+            let t = list_text(src, v)?;
+            emplace(out, || Header::AllowEvents(TokenList(t)));
+        }
+        N::Allow => {
+            let t = list_text(src, v)?;
+            emplace(out, || Header::Allow(MethodList(TokenList(t))));
+        }
         N::Privacy => {
             let mut list = Vec::new();
             for item in v.split(';') {
@@ -1779,9 +1822,9 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
                 }
             }
         }
-        N::UserAgent => out.push(Header::UserAgent(sub(src, v))),
-        N::Server => out.push(Header::Server(sub(src, v))),
-        N::Subject => out.push(Header::Subject(sub(src, v))),
+        N::UserAgent => emplace(out, || Header::UserAgent(sub(src, v))),
+        N::Server => emplace(out, || Header::Server(sub(src, v))),
+        N::Subject => emplace(out, || Header::Subject(sub(src, v))),
     }
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! calls `memcpy` for each one whose length is not known when compiling,
 //! and for a few bytes the call costs more than the copy. [`put`] copies
 //! strings of up to 32 bytes with fixed-size, possibly overlapping moves.
+//! [`emplace`] appends a value to any vector the same way: into the spare
+//! capacity, so that the value is built where it stays.
 
 // The second place in the crate with `unsafe` (the first is `bytestr`):
 // writing into a vector's spare capacity, then extending its length.
@@ -49,9 +51,27 @@ pub(crate) fn put(out: &mut Vec<u8>, b: &[u8]) {
     }
 }
 
+/// Appends the value `make` builds to `v`, building it in the vector's
+/// slot. `v.push(make())` builds the value on the stack and then copies all
+/// of it (a `Header` is 192 bytes, whatever its variant) with a call to
+/// `memcpy`, whose loads stall on the stores that just built it; with the
+/// room reserved first, the compiler writes the fields straight into place.
+#[inline(always)]
+pub(crate) fn emplace<T>(v: &mut Vec<T>, make: impl FnOnce() -> T) {
+    v.reserve(1);
+    let len = v.len();
+    // SAFETY: `reserve` made room for one more element at `len`; it is
+    // written before `set_len` counts it. Should `make` panic, nothing was
+    // written and the length is unchanged.
+    unsafe {
+        v.as_mut_ptr().add(len).write(make());
+        v.set_len(len + 1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::put;
+    use super::{emplace, put};
 
     #[test]
     fn put_appends_like_extend_from_slice() {
@@ -69,5 +89,26 @@ mod tests {
                 assert_eq!(got, expect, "n={n} fill={fill} cap={cap}");
             }
         }
+    }
+
+    #[test]
+    fn emplace_appends_like_push_and_survives_a_panicking_builder() {
+        // Through several reallocations, with values that own heap memory.
+        let mut got: Vec<String> = Vec::new();
+        let mut expect = Vec::new();
+        for i in 0..100 {
+            emplace(&mut got, || format!("h{i}"));
+            expect.push(format!("h{i}"));
+        }
+        assert_eq!(got, expect);
+        // A builder that panics leaves the vector as it was.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            emplace(&mut got, || panic!("no value"));
+        }));
+        assert!(r.is_err());
+        assert_eq!(got, expect);
+        emplace(&mut got, || "after".to_owned());
+        assert_eq!(got.last().map(String::as_str), Some("after"));
+        assert_eq!(got.len(), 101);
     }
 }
