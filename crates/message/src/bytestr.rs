@@ -134,6 +134,7 @@ impl ByteString {
     }
 
     /// A string from a `'static` literal (inline when short, never copied otherwise).
+    #[inline]
     pub const fn from_static(s: &'static str) -> Self {
         let b = s.as_bytes();
         if b.len() <= INLINE {
@@ -149,6 +150,14 @@ impl ByteString {
         } else {
             ByteString(Repr::Shared(Bytes::from_static(b)))
         }
+    }
+
+    /// [`ByteString::from_static`] for a text chosen at run time (a reason
+    /// phrase from a table): short ones are built in registers rather than
+    /// by the byte loop a `const fn` has to use.
+    #[inline]
+    pub(crate) fn from_static_at_run_time(s: &'static str) -> Self {
+        ByteString::inline(s).unwrap_or_else(|| ByteString(Repr::Shared(Bytes::from_static(s.as_bytes()))))
     }
 
     #[inline(always)]
@@ -273,6 +282,27 @@ impl From<Box<str>> for ByteString {
 impl From<ByteString> for String {
     fn from(s: ByteString) -> Self {
         s.as_str().to_owned()
+    }
+}
+
+impl ByteString {
+    /// [`ByteString::try_from`] for a `Bytes`, giving the bytes back when
+    /// they are not UTF-8 (so that the caller can still look at them).
+    pub(crate) fn from_utf8_bytes(b: Bytes) -> Result<Self, Bytes> {
+        if std::str::from_utf8(&b).is_err() {
+            return Err(b);
+        }
+        Ok(ByteString(Repr::Shared(b)))
+    }
+
+    /// Bytes `range` of the string as `Bytes`: a slice of the shared buffer,
+    /// or a copy when the string is inline.
+    #[inline]
+    pub(crate) fn slice_bytes(&self, range: std::ops::Range<usize>) -> Bytes {
+        match &self.0 {
+            Repr::Inline(_) => Bytes::copy_from_slice(&self.as_bytes()[range]),
+            Repr::Shared(b) => b.slice(range),
+        }
     }
 }
 

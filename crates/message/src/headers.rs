@@ -569,6 +569,7 @@ impl TokenList {
 
     /// A list from its text, which must be tokens joined by `", "`
     /// (`"100rel, timer"`); nothing is copied or checked.
+    #[inline]
     pub const fn from_static(list: &'static str) -> Self {
         TokenList(ByteString::from_static(list))
     }
@@ -637,6 +638,7 @@ impl MethodList {
 
     /// A list from its text, which must be method names joined by `", "`
     /// (`"INVITE, ACK, BYE"`); nothing is copied or checked.
+    #[inline]
     pub const fn from_static(list: &'static str) -> Self {
         MethodList(TokenList::from_static(list))
     }

@@ -189,7 +189,7 @@ impl Response {
         Response {
             version: Version::SIP_2_0,
             status,
-            reason: ByteString::from_static(default_reason(status)),
+            reason: ByteString::from_static_at_run_time(default_reason(status)),
             headers: Headers::with_room(),
             body: Bytes::new(),
         }
@@ -491,6 +491,35 @@ fn frame_error(input: &[u8], lead: usize, limits: &Limits) -> Option<ParseError>
     }
 }
 
+/// The slow path's first step: the header section found by its blank line,
+/// checked against the limits and taken as text. Returns it, where the body
+/// starts, and the input.
+fn split_head(
+    input: Bytes,
+    lead: usize,
+    limits: &Limits,
+) -> Result<(ByteString, Option<usize>, Option<Bytes>), ParseError> {
+    let (head_len, body_start) = match find_head_end(&input[lead..]) {
+        Some((h, b)) => (lead + h, lead + b),
+        None => {
+            if input.len() - lead > limits.max_header_bytes {
+                return Err(ParseError::new(ErrorKind::HeaderSectionTooLarge, input.len()));
+            }
+            return Err(ParseError::new(ErrorKind::Incomplete, input.len()));
+        }
+    };
+    if head_len - lead > limits.max_header_bytes {
+        return Err(ParseError::new(ErrorKind::HeaderSectionTooLarge, lead + limits.max_header_bytes));
+    }
+    match ByteString::try_from(input.slice(lead..head_len)) {
+        Ok(h) => Ok((h, Some(body_start), Some(input))),
+        Err(_) => {
+            let off = std::str::from_utf8(&input[lead..head_len]).err().map(|e| e.valid_up_to()).unwrap_or(0);
+            Err(ParseError::new(ErrorKind::InvalidUtf8, lead + off))
+        }
+    }
+}
+
 #[inline(always)]
 fn parse_message(
     input: Bytes,
@@ -503,39 +532,35 @@ fn parse_message(
     if lead == input.len() {
         return Err(ParseError::new(ErrorKind::Empty, 0));
     }
-    let whole = if input.len() - lead <= WHOLE_MAX { ByteString::try_from(input.slice(lead..)).ok() } else { None };
-    // `known`: where the body starts when the header section was found first.
-    let (head, known) = match whole {
-        // Fast path: the whole input is text; the blank line ending the
-        // header section is found by the line loop.
-        Some(src) => (src, None),
-        None => {
-            let (head_len, body_start) = match find_head_end(&input[lead..]) {
-                Some((h, b)) => (lead + h, lead + b),
-                None => {
-                    if input.len() - lead > limits.max_header_bytes {
-                        return Err(ParseError::new(ErrorKind::HeaderSectionTooLarge, input.len()));
-                    }
-                    return Err(ParseError::new(ErrorKind::Incomplete, input.len()));
-                }
-            };
-            if head_len - lead > limits.max_header_bytes {
-                return Err(ParseError::new(ErrorKind::HeaderSectionTooLarge, lead + limits.max_header_bytes));
-            }
-            match ByteString::try_from(input.slice(lead..head_len)) {
-                Ok(h) => (h, Some(body_start)),
-                Err(_) => {
-                    let off = std::str::from_utf8(&input[lead..head_len]).err().map(|e| e.valid_up_to()).unwrap_or(0);
-                    return Err(ParseError::new(ErrorKind::InvalidUtf8, lead + off));
-                }
-            }
+    // The fast path keeps the whole input as the source of every string
+    // (and of the body). When there is no CRLF to skip, the input itself is
+    // moved there rather than sliced: a datagram that nothing else holds
+    // then stays unshared (no reference count set up on the first slice, no
+    // atomic updates) and is freed with the last string that points into it.
+    // `kept`: the input, when it did not become the source.
+    let (head, known, kept) = if lead == 0 && input.len() <= WHOLE_MAX {
+        match ByteString::from_utf8_bytes(input) {
+            Ok(src) => (src, None, None),
+            Err(input) => split_head(input, lead, limits)?,
         }
+    } else if input.len() - lead <= WHOLE_MAX
+        && let Ok(src) = ByteString::try_from(input.slice(lead..))
+    {
+        (src, None, Some(input))
+    } else {
+        split_head(input, lead, limits)?
+    };
+    // The whole input, wherever it is now.
+    let raw: &[u8] = kept.as_deref().unwrap_or(head.as_bytes());
+    let body_of = |range: std::ops::Range<usize>| match &kept {
+        Some(input) => input.slice(range),
+        None => head.slice_bytes(range),
     };
     // On the fast path, framing errors keep their precedence over the
     // errors of the lines.
     let fail = |e: ParseError| match known {
         Some(_) => e,
-        None => frame_error(&input, lead, limits).unwrap_or(e),
+        None => frame_error(raw, lead, limits).unwrap_or(e),
     };
 
     // Start line: status line or request line. Read before the headers so
@@ -553,8 +578,9 @@ fn parse_message(
     let body_start = match (known, blank) {
         (Some(body_start), _) => body_start,
         (None, None) => {
-            return Err(frame_error(&input, lead, limits)
-                .unwrap_or_else(|| ParseError::new(ErrorKind::Incomplete, input.len())));
+            return Err(
+                frame_error(raw, lead, limits).unwrap_or_else(|| ParseError::new(ErrorKind::Incomplete, raw.len()))
+            );
         }
         (None, Some(blank)) => {
             if blank > limits.max_header_bytes {
@@ -566,7 +592,7 @@ fn parse_message(
     };
 
     // Body.
-    let avail = input.len() - body_start;
+    let avail = raw.len() - body_start;
     let body = match msg.headers().content_length() {
         Some(n) => {
             let n = n as usize;
@@ -574,15 +600,15 @@ fn parse_message(
                 return Err(ParseError::in_header(ErrorKind::BodyTooLarge, body_start, "Content-Length"));
             }
             if n > avail {
-                return Err(ParseError::in_header(ErrorKind::BodyTruncated, input.len(), "Content-Length"));
+                return Err(ParseError::in_header(ErrorKind::BodyTruncated, raw.len(), "Content-Length"));
             }
-            input.slice(body_start..body_start + n)
+            body_of(body_start..body_start + n)
         }
         None => {
             if avail > limits.max_body_bytes {
                 return Err(ParseError::new(ErrorKind::BodyTooLarge, body_start));
             }
-            input.slice(body_start..)
+            body_of(body_start..raw.len())
         }
     };
     match &mut msg {
@@ -777,4 +803,54 @@ fn unfold(s: &str) -> String {
         let _ = it.peek();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "MESSAGE sip:bob@example.com SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-a-long-branch-value-here\r\n\
+        Max-Forwards: 70\r\nTo: <sip:bob@example.com>\r\n\
+        From: <sip:alice@example.com>;tag=1928\r\nCall-ID: a84b4c76e66710\r\n\
+        CSeq: 1 MESSAGE\r\nContent-Type: application/octet-stream\r\n";
+
+    fn with_body(lead: &str, body: &[u8]) -> Bytes {
+        let mut v = lead.as_bytes().to_vec();
+        v.extend_from_slice(HEAD.as_bytes());
+        v.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        v.extend_from_slice(body);
+        // A buffer nothing else holds, as a received datagram is.
+        Bytes::from(v)
+    }
+
+    #[test]
+    fn every_source_path_gives_the_same_message() {
+        // The input moved whole into the source (no leading CRLF, all text),
+        // sliced after leading CRLFs, and split at the blank line (a body
+        // that is not UTF-8): the same headers, the same body bytes.
+        let text: &[u8] = b"hello";
+        let binary: &[u8] = b"\xff\x00\xfe";
+        let moved = SipMessage::parse_with(with_body("", text), &Limits::default()).unwrap();
+        let sliced = SipMessage::parse_with(with_body("\r\n\r\n", text), &Limits::default()).unwrap();
+        let split = SipMessage::parse_with(with_body("", binary), &Limits::default()).unwrap();
+        let split_lead = SipMessage::parse_with(with_body("\r\n", binary), &Limits::default()).unwrap();
+        assert_eq!(moved, sliced);
+        assert_eq!(moved.body().as_ref(), text);
+        let but_length = |m: &SipMessage| -> Vec<Header> {
+            m.headers().iter().filter(|h| !matches!(h, Header::ContentLength(_))).cloned().collect()
+        };
+        assert_eq!(but_length(&split), but_length(&moved));
+        assert_eq!(split.body().as_ref(), binary);
+        assert_eq!(split_lead, split);
+        let branch = moved.headers().via().and_then(|v| v.branch()).map(str::to_owned);
+        assert_eq!(branch.as_deref(), Some("z9hG4bK-a-long-branch-value-here"));
+        // A truncated body is reported at the input's end on both paths.
+        for lead in ["", "\r\n"] {
+            let mut cut = with_body(lead, text).to_vec();
+            cut.truncate(cut.len() - 2);
+            let e = SipMessage::parse_with(Bytes::from(cut.clone()), &Limits::default()).unwrap_err();
+            assert_eq!((e.kind, e.offset), (ErrorKind::BodyTruncated, cut.len()));
+        }
+    }
 }
