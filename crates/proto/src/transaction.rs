@@ -150,10 +150,13 @@ pub struct TxKey {
 
 // Hashes the branch only: it is random and (RFC 3261 §8.1.1.7) unique per
 // transaction, so the other fields add cost and no spread; equality still
-// compares them all.
+// compares them all. The magic cookie that starts every RFC 3261 branch is
+// the same in all of them and is left out: what remains of a usual branch
+// (16 characters here) takes the hasher's short-input path.
 impl std::hash::Hash for TxKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.branch.hash(state);
+        let b = self.branch.as_bytes();
+        state.write(b.strip_prefix(crate::util::BRANCH_COOKIE.as_bytes()).unwrap_or(b));
     }
 }
 
