@@ -180,6 +180,23 @@ impl Request {
     pub fn to_bytes(&self) -> Bytes {
         printed(|v| self.write(v))
     }
+
+    /// The printed bytes of a bodiless response to this request with
+    /// `status` and its default reason phrase, carrying the Via headers,
+    /// From, To, Call-ID and CSeq copied as they are (RFC 3261 §8.2.6.2),
+    /// without building that response: a stateful server's 100 (Trying),
+    /// which is only ever sent, and never carries a To tag of its own.
+    pub fn print_response(&self, status: u16) -> Bytes {
+        printed(|out| {
+            write_status_line(out, Version::SIP_2_0, status, default_reason(status));
+            for h in &self.headers {
+                if matches!(h, Header::Via(_) | Header::From(_) | Header::To(_) | Header::CallId(_) | Header::CSeq(_)) {
+                    h.write(out);
+                }
+            }
+            put(out, b"Content-Length: 0\r\n\r\n");
+        })
+    }
 }
 
 impl Response {
@@ -197,12 +214,7 @@ impl Response {
 
     /// Prints the response (see [`SipMessage::write`]).
     pub fn write(&self, out: &mut Vec<u8>) {
-        write_version(out, self.version);
-        out.push(b' ');
-        write_u32(out, self.status.into());
-        out.push(b' ');
-        put(out, self.reason.as_bytes());
-        put(out, b"\r\n");
+        write_status_line(out, self.version, self.status, &self.reason);
         write_rest(out, &self.headers, &self.body);
     }
 
@@ -246,6 +258,15 @@ fn printed(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
         }
         (_, None) => Bytes::new(),
     }
+}
+
+fn write_status_line(out: &mut Vec<u8>, version: Version, status: u16, reason: &str) {
+    write_version(out, version);
+    out.push(b' ');
+    write_u32(out, status.into());
+    out.push(b' ');
+    put(out, reason.as_bytes());
+    put(out, b"\r\n");
 }
 
 fn write_version(out: &mut Vec<u8>, v: Version) {
@@ -852,5 +873,33 @@ mod tests {
             let e = SipMessage::parse_with(Bytes::from(cut.clone()), &Limits::default()).unwrap_err();
             assert_eq!((e.kind, e.offset), (ErrorKind::BodyTruncated, cut.len()));
         }
+    }
+
+    #[test]
+    fn a_printed_response_is_the_built_one_printed() {
+        // Two Vias (one stamped), a To without a tag, headers that are not
+        // copied and a body: the same bytes as building the response from
+        // copies of the headers and printing it.
+        let raw = "INVITE sip:bob@example.com SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport=5060;received=192.0.2.1\r\n\
+            Max-Forwards: 70\r\nVia: SIP/2.0/TCP proxy.example.com;branch=z9hG4bK0\r\n\
+            To: \"Bob\" <sip:bob@example.com>\r\nFrom: <sip:alice@example.com>;tag=1928\r\n\
+            Call-ID: a84b4c76e66710@example.com\r\nCSeq: 314159 INVITE\r\n\
+            Contact: <sip:alice@192.0.2.1>\r\nContent-Type: application/sdp\r\n\
+            Content-Length: 4\r\n\r\nv=0\n";
+        let SipMessage::Request(req) = SipMessage::parse(raw.as_bytes().to_vec()).unwrap() else { panic!("a request") };
+        for status in [100, 180, 487] {
+            let mut built = Response::new(status);
+            for h in req.headers.iter() {
+                if matches!(h, Header::Via(_) | Header::From(_) | Header::To(_) | Header::CallId(_) | Header::CSeq(_)) {
+                    built.headers.push(h.clone());
+                }
+            }
+            assert_eq!(req.print_response(status), built.to_bytes(), "{status}");
+        }
+        let text = String::from_utf8(req.print_response(100).to_vec()).unwrap();
+        assert!(text.starts_with("SIP/2.0 100 Trying\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport=5060;received=192.0.2.1\r\n"), "{text}");
+        assert!(text.ends_with("CSeq: 314159 INVITE\r\nContent-Length: 0\r\n\r\n"), "{text}");
+        assert!(!text.contains("Contact") && !text.contains("Max-Forwards"), "{text}");
     }
 }

@@ -825,11 +825,20 @@ impl TransactionLayer {
     /// calling this again until the ACK comes, §13.3.1.4); other finals move
     /// it to Completed.
     pub fn send_response(&mut self, now: Instant, key: &TxKey, resp: Response) -> Result<(), TransactionError> {
+        self.send_response_bytes(now, key, resp.status, resp.to_bytes())
+    }
+
+    /// [`TransactionLayer::send_response`] for a response already printed.
+    fn send_response_bytes(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        status: u16,
+        bytes: Bytes,
+    ) -> Result<(), TransactionError> {
         let t = self.config.timers;
         let slot = self.txs.slot_of(key).ok_or(TransactionError::NoTransaction)?;
         let tx = self.txs.at_mut(slot).ok_or(TransactionError::NoTransaction)?;
-        let status = resp.status;
-        let bytes = resp.to_bytes();
         let peer = tx.peer;
         match (tx.kind, tx.state) {
             (TxKind::ServerInvite, TxState::Proceeding) => {
@@ -1016,8 +1025,8 @@ impl TransactionLayer {
             // §17.2.1: "the server transaction MUST generate a 100 (Trying)
             // response unless it knows that the TU will generate a provisional
             // or final response within 200 ms". We send it at once.
-            let trying = response_for(&req, 100, None);
-            let _ = self.send_response(now, &key, trying);
+            // Printed straight from the request: nothing else needs it.
+            let _ = self.send_response_bytes(now, &key, 100, req.print_response(100));
         }
         self.events.push_back(TxEvent::Request { key, request: req, peer });
     }
