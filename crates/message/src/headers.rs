@@ -35,7 +35,7 @@ macro_rules! header_names {
 
             /// The canonical spelling followed by `": "`, as printed before
             /// a value (one copy instead of two).
-            const fn prefix(self) -> &'static str {
+            pub(crate) const fn prefix(self) -> &'static str {
                 match self { $( HeaderName::$var => concat!($canon, ": "), )* }
             }
 
@@ -273,7 +273,7 @@ impl Via {
     pub fn ttl(&self) -> Option<u8> {
         self.params.value("ttl").and_then(|v| v.parse().ok())
     }
-    fn write(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         put(out, self.protocol.as_bytes());
         out.push(b'/');
         put(out, self.version.as_bytes());
@@ -345,7 +345,13 @@ impl NameAddr {
     pub fn q(&self) -> Option<f32> {
         self.params.value("q").and_then(|v| v.parse().ok())
     }
-    fn write(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        self.write_bracketed(out);
+        self.params.write(out, b';');
+    }
+
+    /// The display name and the bracketed URI, without the parameters.
+    pub(crate) fn write_bracketed(&self, out: &mut Vec<u8>) {
         if let Some(d) = &self.display {
             write_quoted(out, d);
             out.push(b' ');
@@ -353,7 +359,6 @@ impl NameAddr {
         out.push(b'<');
         self.uri.write(out);
         out.push(b'>');
-        self.params.write(out, b';');
     }
 }
 

@@ -39,6 +39,7 @@ mod method;
 mod out;
 mod param;
 mod pool;
+mod printer;
 mod text;
 mod unique;
 mod uri;
@@ -54,4 +55,5 @@ pub use headers::{
 pub use message::{Limits, Request, Response, SipMessage, Version, default_reason};
 pub use method::Method;
 pub use param::{Param, Params};
+pub use printer::{HeaderWriter, print_request};
 pub use uri::{Host, SipUri, TelUri, Uri};

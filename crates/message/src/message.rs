@@ -167,12 +167,16 @@ impl Request {
 
     /// Prints the request (see [`SipMessage::write`]).
     pub fn write(&self, out: &mut Vec<u8>) {
-        put(out, self.method.as_str().as_bytes());
-        out.push(b' ');
-        self.uri.write(out);
-        out.push(b' ');
-        write_version(out, self.version);
-        put(out, b"\r\n");
+        if self.version == Version::SIP_2_0 {
+            write_request_line(out, &self.method, &self.uri);
+        } else {
+            put(out, self.method.as_str().as_bytes());
+            out.push(b' ');
+            self.uri.write(out);
+            out.push(b' ');
+            write_version(out, self.version);
+            put(out, b"\r\n");
+        }
         write_rest(out, &self.headers, &self.body);
     }
 
@@ -230,7 +234,7 @@ impl Response {
 /// one small allocation (served by the allocator's per-thread cache) costs
 /// less than a 1 KB one plus the shared header `Bytes` adds to a vector
 /// whose length is not its capacity.
-fn printed(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+pub(crate) fn printed(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
@@ -258,6 +262,14 @@ fn printed(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
         }
         (_, None) => Bytes::new(),
     }
+}
+
+/// `METHOD uri SIP/2.0` and its line end.
+pub(crate) fn write_request_line(out: &mut Vec<u8>, method: &Method, uri: &Uri) {
+    put(out, method.as_str().as_bytes());
+    out.push(b' ');
+    uri.write(out);
+    put(out, b" SIP/2.0\r\n");
 }
 
 fn write_status_line(out: &mut Vec<u8>, version: Version, status: u16, reason: &str) {

@@ -3,7 +3,7 @@
 //! handle; requests are routed from its remote target and route set.
 
 use sipact_message::ByteString;
-use sipact_message::{CSeq, Header, Method, NameAddr, Request, Response, Uri};
+use sipact_message::{Bytes, CSeq, Header, HeaderName, Method, NameAddr, Request, Response, Uri, Via, print_request};
 
 /// Identifies a dialog from this side: Call-ID, local tag, remote tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -211,6 +211,41 @@ impl Dialog {
         h.push(Header::CallId(self.id.call_id.clone()));
         h.push(Header::CSeq(CSeq { seq, method }));
         req
+    }
+
+    /// The ACK for the 2xx of the INVITE with CSeq `seq`, printed straight
+    /// from the dialog: the bytes that printing
+    /// `self.request(Method::Ack, via, Some(seq))` gives, without building
+    /// that request. `None` when the route set's first hop is a strict
+    /// router (the Request-URI and the routes are rearranged then; the
+    /// built request handles that).
+    pub fn print_ack(&self, via: &Via, seq: u32) -> Option<Bytes> {
+        if self.route_set.first().is_some_and(|first| !matches!(&first.uri, Uri::Sip(u) if u.lr())) {
+            return None;
+        }
+        let remote_tag = (!self.id.remote_tag.is_empty()).then_some(&*self.id.remote_tag);
+        Some(print_request(
+            &Method::Ack,
+            &self.remote_target,
+            |w| {
+                w.via(via);
+                w.max_forwards(70);
+                for r in &self.route_set {
+                    w.address(HeaderName::Route, r, None);
+                }
+                w.address(HeaderName::From, &self.local, Some(&self.id.local_tag));
+                w.address(HeaderName::To, &self.remote, remote_tag);
+                w.call_id(&self.id.call_id);
+                w.cseq(seq, &Method::Ack);
+            },
+            &[],
+        ))
+    }
+
+    /// Where a request of this dialog goes first: the first route, or the
+    /// remote target when there is no route set.
+    pub fn next_hop(&self) -> &Uri {
+        self.route_set.first().map(|r| &r.uri).unwrap_or(&self.remote_target)
     }
 
     /// Checks and records the CSeq of an in-dialog request (§12.2.2); a

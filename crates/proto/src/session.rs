@@ -384,6 +384,13 @@ pub enum Out {
         /// The ACK.
         request: Request,
     },
+    /// Send outside transactions, to the next hop of the session's dialog:
+    /// the ACK for a 2xx, printed straight from the dialog (it is only ever
+    /// sent, so it is not built).
+    PrintedAck {
+        /// The printed ACK.
+        bytes: Bytes,
+    },
     /// Retransmit our 2xx (RFC 3261 §13.3.1.4) through the INVITE server transaction.
     Retransmit {
         /// The INVITE server transaction.
@@ -1284,6 +1291,20 @@ impl InviteSession {
         let seq = self.invite.headers.cseq().map(|c| c.seq);
         let via = self.via(rng);
         let Some(d) = self.dialog.as_mut() else { return };
+        // The usual ACK (no body, no credentials to repeat) is printed from
+        // the dialog without building it.
+        let credentials =
+            self.invite.headers.iter().any(|h| matches!(h, Header::Authorization(_) | Header::ProxyAuthorization(_)));
+        if body.is_none()
+            && !credentials
+            && let Some(seq) = seq
+            && let Some(bytes) = d.print_ack(&via, seq)
+        {
+            self.last_ack_seq = Some(seq);
+            self.ack_body = None;
+            self.out.push_back(Out::PrintedAck { bytes });
+            return;
+        }
         let mut ack = d.request(Method::Ack, via, seq);
         // Credentials used on the INVITE go on the ACK too (§22.1).
         for h in self.invite.headers.iter() {

@@ -617,6 +617,11 @@ impl TransactionLayer {
         self.send(peer, msg.to_bytes());
     }
 
+    /// [`TransactionLayer::send_stateless`] for a message already printed.
+    pub fn send_bytes(&mut self, peer: Peer, data: Bytes) {
+        self.send(peer, data);
+    }
+
     // ----- client side -------------------------------------------------
 
     /// Starts a client transaction for `req` towards `peer`. The request must
@@ -1249,6 +1254,10 @@ impl TransactionLayer {
                 self.send_stateless(peer, &message);
                 Ok(())
             }
+            TxCommand::SendBytes { peer, data } => {
+                self.send_bytes(peer, data);
+                Ok(())
+            }
             TxCommand::FlowClosed { flow } => {
                 self.handle_flow_closed(flow);
                 Ok(())
@@ -1295,6 +1304,13 @@ pub enum TxCommand {
         peer: Peer,
         /// The message.
         message: SipMessage,
+    },
+    /// [`TransactionLayer::send_bytes`].
+    SendBytes {
+        /// Where to send it.
+        peer: Peer,
+        /// The printed message.
+        data: Bytes,
     },
     /// [`TransactionLayer::handle_flow_closed`].
     FlowClosed {

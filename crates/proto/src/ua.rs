@@ -409,6 +409,13 @@ impl TxPort {
         }
     }
 
+    fn send_bytes(&mut self, peer: Peer, data: Bytes) {
+        match self {
+            TxPort::Embedded(tl) => tl.send_bytes(peer, data),
+            TxPort::External(out) => out.push_back(TxCommand::SendBytes { peer, data }),
+        }
+    }
+
     fn flow_closed(&mut self, flow: crate::transport::FlowId) {
         match self {
             TxPort::Embedded(tl) => tl.handle_flow_closed(flow),
@@ -785,10 +792,15 @@ impl UserAgentCore {
     }
 
     fn peer_for(&self, req: &Request) -> Result<Peer, UaError> {
+        self.peer_for_uri(req.headers.routes().next().map(|r| &r.uri).unwrap_or(&req.uri))
+    }
+
+    /// Where a request whose first hop is `uri` goes (the outbound proxy,
+    /// when there is one).
+    fn peer_for_uri(&self, uri: &Uri) -> Result<Peer, UaError> {
         if let Some(p) = self.config.outbound_proxy {
             return Ok(p);
         }
-        let uri = req.headers.routes().next().map(|r| &r.uri).unwrap_or(&req.uri);
         resolve(uri, self.config.transport).ok_or_else(|| UaError::Unresolvable(uri.to_string()))
     }
 
@@ -1410,6 +1422,15 @@ impl UserAgentCore {
             Out::Ack { request } => {
                 if let Ok(peer) = self.peer_for(&request) {
                     self.tl.send_stateless(peer, SipMessage::Request(request));
+                }
+            }
+            Out::PrintedAck { bytes } => {
+                let peer = match self.sessions.get(&id).and_then(|s| s.dialog()) {
+                    Some(d) => self.peer_for_uri(d.next_hop()),
+                    None => return,
+                };
+                if let Ok(peer) = peer {
+                    self.tl.send_bytes(peer, bytes);
                 }
             }
             Out::Cancel { key } => {
