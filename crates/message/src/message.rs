@@ -9,6 +9,7 @@ use bytes::Bytes;
 use crate::error::{ErrorKind, ParseError};
 use crate::headers::{CSeq, Header, HeaderName, Headers, RawHeader, parse_value};
 use crate::method::Method;
+use crate::printer::HeaderWriter;
 use crate::text::{find_u8, is_token_byte, is_ws, sub, trim_lws, write_u32};
 use crate::uri::{Uri, parse_uri};
 
@@ -186,18 +187,31 @@ impl Request {
     }
 
     /// The printed bytes of a bodiless response to this request with
-    /// `status` and its default reason phrase, carrying the Via headers,
-    /// From, To, Call-ID and CSeq copied as they are (RFC 3261 §8.2.6.2),
-    /// without building that response: a stateful server's 100 (Trying),
-    /// which is only ever sent, and never carries a To tag of its own.
-    pub fn print_response(&self, status: u16) -> Bytes {
+    /// `status` and its default reason phrase, without building it (for a
+    /// response that is only ever sent: a 100 Trying, the 200 to a BYE).
+    /// The Via headers, From, To, Call-ID and CSeq are copied as they are
+    /// (RFC 3261 §8.2.6.2), except that a To without a tag gets `to_tag`
+    /// when one is given; `extra` then writes headers of its own.
+    pub fn print_response(
+        &self,
+        status: u16,
+        to_tag: Option<&str>,
+        extra: impl FnOnce(&mut HeaderWriter<'_>),
+    ) -> Bytes {
         printed(|out| {
             write_status_line(out, Version::SIP_2_0, status, default_reason(status));
+            let mut w = HeaderWriter::new(out);
             for h in &self.headers {
-                if matches!(h, Header::Via(_) | Header::From(_) | Header::To(_) | Header::CallId(_) | Header::CSeq(_)) {
-                    h.write(out);
+                match h {
+                    Header::Via(_) | Header::From(_) | Header::CallId(_) | Header::CSeq(_) => w.header(h),
+                    Header::To(to) => match to_tag {
+                        Some(tag) if to.tag().is_none() => w.address(HeaderName::To, to, Some(tag)),
+                        _ => w.header(h),
+                    },
+                    _ => {}
                 }
             }
+            extra(&mut w);
             put(out, b"Content-Length: 0\r\n\r\n");
         })
     }
@@ -901,15 +915,45 @@ mod tests {
             Content-Length: 4\r\n\r\nv=0\n";
         let SipMessage::Request(req) = SipMessage::parse(raw.as_bytes().to_vec()).unwrap() else { panic!("a request") };
         for status in [100, 180, 487] {
-            let mut built = Response::new(status);
-            for h in req.headers.iter() {
-                if matches!(h, Header::Via(_) | Header::From(_) | Header::To(_) | Header::CallId(_) | Header::CSeq(_)) {
-                    built.headers.push(h.clone());
+            for tag in [None, Some("b7")] {
+                let mut built = Response::new(status);
+                for h in req.headers.iter() {
+                    match h {
+                        Header::Via(_) | Header::From(_) | Header::CallId(_) | Header::CSeq(_) => {
+                            built.headers.push(h.clone())
+                        }
+                        Header::To(to) => {
+                            let mut to = to.clone();
+                            if let Some(t) = tag {
+                                to.params.set("tag", Some(t));
+                            }
+                            built.headers.push(Header::To(to));
+                        }
+                        _ => {}
+                    }
                 }
+                built.headers.push(Header::Server("sipact/0.1.0".into()));
+                let printed = req.print_response(status, tag, |w| w.text(HeaderName::Server, "sipact/0.1.0"));
+                assert_eq!(printed, built.to_bytes(), "{status} {tag:?}");
             }
-            assert_eq!(req.print_response(status), built.to_bytes(), "{status}");
         }
-        let text = String::from_utf8(req.print_response(100).to_vec()).unwrap();
+        // A To that has a tag keeps it.
+        let tagged = String::from_utf8(req.print_response(200, Some("b7"), |_| {}).to_vec()).unwrap();
+        let retagged =
+            tagged.replace("To: \"Bob\" <sip:bob@example.com>;tag=b7", "To: \"Bob\" <sip:bob@example.com>;tag=zz");
+        let SipMessage::Request(mut in_dialog) = SipMessage::parse(
+            raw.replace("To: \"Bob\" <sip:bob@example.com>", "To: \"Bob\" <sip:bob@example.com>;tag=zz").into_bytes(),
+        )
+        .unwrap() else {
+            panic!("a request")
+        };
+        assert_eq!(String::from_utf8(in_dialog.print_response(200, Some("b7"), |_| {}).to_vec()).unwrap(), retagged);
+        in_dialog.headers = Headers::new();
+        assert_eq!(
+            in_dialog.print_response(200, None, |_| {}).as_ref(),
+            b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"
+        );
+        let text = String::from_utf8(req.print_response(100, None, |_| {}).to_vec()).unwrap();
         assert!(text.starts_with("SIP/2.0 100 Trying\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport=5060;received=192.0.2.1\r\n"), "{text}");
         assert!(text.ends_with("CSeq: 314159 INVITE\r\nContent-Length: 0\r\n\r\n"), "{text}");
         assert!(!text.contains("Contact") && !text.contains("Max-Forwards"), "{text}");

@@ -21,7 +21,7 @@ use crate::uri::Uri;
 pub fn print_request(method: &Method, uri: &Uri, headers: impl FnOnce(&mut HeaderWriter<'_>), body: &[u8]) -> Bytes {
     printed(|out| {
         write_request_line(out, method, uri);
-        headers(&mut HeaderWriter(out));
+        headers(&mut HeaderWriter::new(out));
         put(out, b"Content-Length: ");
         write_u32(out, u32::try_from(body.len()).unwrap_or(u32::MAX));
         put(out, b"\r\n\r\n");
@@ -29,10 +29,23 @@ pub fn print_request(method: &Method, uri: &Uri, headers: impl FnOnce(&mut Heade
     })
 }
 
-/// Writes header lines in the order they are given (see [`print_request`]).
+/// Writes header lines in the order they are given (see [`print_request`]
+/// and [`Request::print_response`](crate::Request::print_response)).
 pub struct HeaderWriter<'a>(&'a mut Vec<u8>);
 
-impl HeaderWriter<'_> {
+impl<'a> HeaderWriter<'a> {
+    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
+        HeaderWriter(out)
+    }
+
+    /// `Name: value` with `value` printed as it is (a Server or User-Agent
+    /// text, for one).
+    pub fn text(&mut self, name: HeaderName, value: &str) {
+        put(self.0, name.prefix().as_bytes());
+        put(self.0, value.as_bytes());
+        put(self.0, b"\r\n");
+    }
+
     /// `h` as a message prints it. A Content-Length is left out: the
     /// printer writes the body's own.
     pub fn header(&mut self, h: &Header) {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sipact_message::{ByteString, MethodList, TokenList};
+use sipact_message::{ByteString, HeaderName, MethodList, TokenList};
 use sipact_message::{
     CSeq, DeltaParams, Header, Headers, MediaType, Method, NameAddr, Param, Params, RAck, Request, Response,
     TokenParams, Uri, Via,
@@ -383,6 +383,16 @@ pub enum Out {
     Ack {
         /// The ACK.
         request: Request,
+    },
+    /// Answer a server transaction with a response printed without being
+    /// built (one that is only ever sent: the 200 to a BYE).
+    PrintedResponse {
+        /// The transaction.
+        key: TxKey,
+        /// The status code.
+        status: u16,
+        /// The printed response.
+        bytes: Bytes,
     },
     /// Send outside transactions, to the next hop of the session's dialog:
     /// the ACK for a 2xx, printed straight from the dialog (it is only ever
@@ -1760,8 +1770,13 @@ impl InviteSession {
         }
         match req.method {
             Method::Bye => {
-                let r = self.respond(&req, 200);
-                self.out.push_back(Out::Response { key, response: r });
+                let ua = self.config.user_agent.as_deref();
+                let bytes = req.print_response(200, Some(&self.tag), |w| {
+                    if let Some(ua) = ua {
+                        w.text(HeaderName::Server, ua);
+                    }
+                });
+                self.out.push_back(Out::PrintedResponse { key, status: 200, bytes });
                 if self.state == SessionState::Incoming {
                     // BYE before our final answer (RFC 3261 §15.1.2): 487 the INVITE.
                     if let Some(k) = self.invite_key.clone() {

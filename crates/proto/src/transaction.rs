@@ -833,8 +833,9 @@ impl TransactionLayer {
         self.send_response_bytes(now, key, resp.status, resp.to_bytes())
     }
 
-    /// [`TransactionLayer::send_response`] for a response already printed.
-    fn send_response_bytes(
+    /// [`TransactionLayer::send_response`] for a response already printed
+    /// (`status` is its status code).
+    pub fn send_response_bytes(
         &mut self,
         now: Instant,
         key: &TxKey,
@@ -1031,7 +1032,7 @@ impl TransactionLayer {
             // response unless it knows that the TU will generate a provisional
             // or final response within 200 ms". We send it at once.
             // Printed straight from the request: nothing else needs it.
-            let _ = self.send_response_bytes(now, &key, 100, req.print_response(100));
+            let _ = self.send_response_bytes(now, &key, 100, req.print_response(100, None, |_| {}));
         }
         self.events.push_back(TxEvent::Request { key, request: req, peer });
     }
@@ -1249,6 +1250,7 @@ impl TransactionLayer {
                 Ok(())
             }
             TxCommand::SendResponse { key, response } => self.send_response(now, &key, response),
+            TxCommand::SendResponseBytes { key, status, data } => self.send_response_bytes(now, &key, status, data),
             TxCommand::Cancel { invite } => self.cancel(now, &invite).map(|_| ()),
             TxCommand::SendStateless { peer, message } => {
                 self.send_stateless(peer, &message);
@@ -1291,6 +1293,15 @@ pub enum TxCommand {
         key: TxKey,
         /// The response.
         response: Response,
+    },
+    /// [`TransactionLayer::send_response_bytes`].
+    SendResponseBytes {
+        /// The server transaction.
+        key: TxKey,
+        /// The status code.
+        status: u16,
+        /// The printed response.
+        data: Bytes,
     },
     /// [`TransactionLayer::cancel`]; the CANCEL's key, once sent, is
     /// [`cancel_key`] of the INVITE's.

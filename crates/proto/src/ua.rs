@@ -409,6 +409,22 @@ impl TxPort {
         }
     }
 
+    fn send_response_bytes(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        status: u16,
+        data: Bytes,
+    ) -> Result<(), TransactionError> {
+        match self {
+            TxPort::Embedded(tl) => tl.send_response_bytes(now, key, status, data),
+            TxPort::External(out) => {
+                out.push_back(TxCommand::SendResponseBytes { key: key.clone(), status, data });
+                Ok(())
+            }
+        }
+    }
+
     fn send_bytes(&mut self, peer: Peer, data: Bytes) {
         match self {
             TxPort::Embedded(tl) => tl.send_bytes(peer, data),
@@ -1423,6 +1439,9 @@ impl UserAgentCore {
                 if let Ok(peer) = self.peer_for(&request) {
                     self.tl.send_stateless(peer, SipMessage::Request(request));
                 }
+            }
+            Out::PrintedResponse { key, status, bytes } => {
+                let _ = self.tl.send_response_bytes(now, &key, status, bytes);
             }
             Out::PrintedAck { bytes } => {
                 let peer = match self.sessions.get(&id).and_then(|s| s.dialog()) {

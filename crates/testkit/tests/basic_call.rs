@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use sipact_message::SipMessage;
 use sipact_proto::ua::{InviteOptions, UaEvent};
 use sipact_proto::{Cause, SessionEvent};
 use sipact_testkit::{NetConfig, Pair};
@@ -76,5 +77,83 @@ fn basic_call_completes_under_30_percent_loss() {
         assert_eq!(ea.iter().filter(|e| matches!(e, SessionEvent::Terminated { .. })).count(), 1, "seed {seed}");
         assert_eq!(eb.iter().filter(|e| matches!(e, SessionEvent::Terminated { .. })).count(), 1, "seed {seed}");
         assert!(p.net.lost > 0, "seed {seed}: nothing was lost");
+    }
+}
+
+#[test]
+fn the_ack_and_the_200_to_bye_on_the_wire() {
+    // Both are printed without being built (the ACK from alice's dialog,
+    // the 200 from bob's BYE): what RFC 3261 §13.2.2.4 and §8.2.6.2 ask of
+    // them, checked on the parsed wire, over the embedded and the external
+    // transaction layer.
+    use sipact_message::{Header, Method};
+    for external in [false, true] {
+        let mut p = if external {
+            Pair::external(NetConfig::default(), 1, |_| {}, |_| {})
+        } else {
+            Pair::new(NetConfig::default(), 1)
+        };
+        basic_call(&mut p);
+        let wire: Vec<_> = p.wire().into_iter().map(|(_, m)| m).collect();
+        let find_req = |m: Method| {
+            wire.iter()
+                .find_map(|w| match w {
+                    SipMessage::Request(r) if r.method == m => Some(r.clone()),
+                    _ => None,
+                })
+                .expect("sent")
+        };
+        let invite = find_req(Method::Invite);
+        let ack = find_req(Method::Ack);
+        let bye = find_req(Method::Bye);
+        let ok_invite = wire
+            .iter()
+            .find_map(|w| match w {
+                SipMessage::Response(r)
+                    if r.status == 200 && r.headers.cseq().map(|c| &c.method) == Some(&Method::Invite) =>
+                {
+                    Some(r.clone())
+                }
+                _ => None,
+            })
+            .expect("200 to the INVITE");
+        let ok_bye = wire
+            .iter()
+            .find_map(|w| match w {
+                SipMessage::Response(r) if r.headers.cseq().map(|c| &c.method) == Some(&Method::Bye) => Some(r.clone()),
+                _ => None,
+            })
+            .expect("200 to the BYE");
+        // The ACK: to the callee's Contact, the INVITE's CSeq number, the
+        // dialog's tags and Call-ID, a branch of its own, no body.
+        let contact = ok_invite.headers.iter().find_map(|h| match h {
+            Header::Contact(sipact_message::Contact::Addr(a)) => Some(a.uri.clone()),
+            _ => None,
+        });
+        assert_eq!(Some(ack.uri.clone()), contact, "external={external}");
+        let ih = &invite.headers;
+        let ah = &ack.headers;
+        assert_eq!(ah.cseq().map(|c| (c.seq, c.method.clone())), Some((ih.cseq().unwrap().seq, Method::Ack)));
+        assert_eq!(ah.call_id(), ih.call_id());
+        assert_eq!(ah.from(), ih.from());
+        assert_eq!(ah.to(), ok_invite.headers.to());
+        assert_eq!(ah.max_forwards(), Some(70));
+        let branch = |r: &sipact_message::Request| r.headers.via().and_then(|v| v.branch()).map(str::to_owned);
+        assert_ne!(branch(&ack), branch(&invite));
+        assert!(branch(&ack).is_some_and(|b| b.starts_with("z9hG4bK")));
+        assert!(ack.body.is_empty() && ah.content_length() == Some(0));
+        // The 200 to the BYE: the BYE's Via, From, To (with bob's tag),
+        // Call-ID and CSeq, bob's Server, no body.
+        let bh = &bye.headers;
+        let oh = &ok_bye.headers;
+        // The Via as bob received it: stamped with the source (RFC 3581).
+        let mut stamped = bh.via().cloned().expect("a Via");
+        stamped.params.set("rport", Some("5060"));
+        stamped.params.set("received", Some("127.0.0.1"));
+        assert_eq!(oh.via(), Some(&stamped));
+        assert_eq!((oh.from(), oh.to(), oh.call_id(), oh.cseq()), (bh.from(), bh.to(), bh.call_id(), bh.cseq()));
+        assert!(oh.to().and_then(|t| t.tag()).is_some());
+        assert!(oh.iter().any(|h| matches!(h, Header::Server(s) if s.starts_with("sipact/"))), "{oh:?}");
+        assert!(ok_bye.body.is_empty() && oh.content_length() == Some(0));
     }
 }
