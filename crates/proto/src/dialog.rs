@@ -3,7 +3,9 @@
 //! handle; requests are routed from its remote target and route set.
 
 use sipact_message::ByteString;
-use sipact_message::{Bytes, CSeq, Header, HeaderName, Method, NameAddr, Request, Response, Uri, Via, print_request};
+use sipact_message::{
+    Bytes, CSeq, Header, HeaderName, HeaderWriter, Method, NameAddr, Request, Response, Uri, Via, print_request,
+};
 
 /// Identifies a dialog from this side: Call-ID, local tag, remote tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -177,13 +179,7 @@ impl Dialog {
     /// Strict routing (a first route without `lr`) puts that route in the
     /// Request-URI and the remote target last.
     pub fn request(&mut self, method: Method, via: sipact_message::Via, seq_for_ack: Option<u32>) -> Request {
-        let seq = match (&method, seq_for_ack) {
-            (Method::Ack | Method::Cancel, Some(s)) => s,
-            _ => {
-                self.local_seq = self.local_seq.wrapping_add(1).max(1);
-                self.local_seq
-            }
-        };
+        let seq = self.next_seq(&method, seq_for_ack);
         let (uri, routes) = match self.route_set.first() {
             Some(first) if !matches!(&first.uri, Uri::Sip(u) if u.lr()) => {
                 let mut routes: Vec<NameAddr> = self.route_set[1..].to_vec();
@@ -219,13 +215,29 @@ impl Dialog {
     /// that request. `None` when the route set's first hop is a strict
     /// router (the Request-URI and the routes are rearranged then; the
     /// built request handles that).
-    pub fn print_ack(&self, via: &Via, seq: u32) -> Option<Bytes> {
+    pub fn print_ack(&mut self, via: &Via, seq: u32) -> Option<Bytes> {
+        self.print_request(Method::Ack, via, Some(seq), |_| {})
+    }
+
+    /// [`Dialog::request`] printed without being built, for a request that
+    /// is only ever sent: the same bytes (and the same use of the local
+    /// sequence number), with the headers `extra` writes after the
+    /// dialog's own, and no body. `None`, with nothing used up, when the
+    /// route set's first hop is a strict router.
+    pub fn print_request(
+        &mut self,
+        method: Method,
+        via: &Via,
+        seq_for_ack: Option<u32>,
+        extra: impl FnOnce(&mut HeaderWriter<'_>),
+    ) -> Option<Bytes> {
         if self.route_set.first().is_some_and(|first| !matches!(&first.uri, Uri::Sip(u) if u.lr())) {
             return None;
         }
+        let seq = self.next_seq(&method, seq_for_ack);
         let remote_tag = (!self.id.remote_tag.is_empty()).then_some(&*self.id.remote_tag);
         Some(print_request(
-            &Method::Ack,
+            &method,
             &self.remote_target,
             |w| {
                 w.via(via);
@@ -236,10 +248,23 @@ impl Dialog {
                 w.address(HeaderName::From, &self.local, Some(&self.id.local_tag));
                 w.address(HeaderName::To, &self.remote, remote_tag);
                 w.call_id(&self.id.call_id);
-                w.cseq(seq, &Method::Ack);
+                w.cseq(seq, &method);
+                extra(w);
             },
             &[],
         ))
+    }
+
+    /// The CSeq number of a new request: the INVITE's for its ACK or
+    /// CANCEL, else the next local one.
+    fn next_seq(&mut self, method: &Method, seq_for_ack: Option<u32>) -> u32 {
+        match (method, seq_for_ack) {
+            (Method::Ack | Method::Cancel, Some(s)) => s,
+            _ => {
+                self.local_seq = self.local_seq.wrapping_add(1).max(1);
+                self.local_seq
+            }
+        }
     }
 
     /// Where a request of this dialog goes first: the first route, or the

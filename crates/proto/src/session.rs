@@ -384,6 +384,18 @@ pub enum Out {
         /// The ACK.
         request: Request,
     },
+    /// Start a client transaction, like [`Out::Request`], with a request
+    /// printed without being built (one that is only ever sent: a BYE),
+    /// to the next hop of the session's dialog.
+    PrintedRequest {
+        /// Its transaction's key ([`client_key`](crate::transaction::client_key)
+        /// of the request).
+        key: TxKey,
+        /// The printed request.
+        bytes: Bytes,
+        /// What it is for.
+        purpose: Purpose,
+    },
     /// Answer a server transaction with a response printed without being
     /// built (one that is only ever sent: the 200 to a BYE).
     PrintedResponse {
@@ -1051,6 +1063,27 @@ impl InviteSession {
             r.headers.push(Header::UserAgent(ByteString::from(ua.as_str())));
         }
         Some(r)
+    }
+
+    /// [`InviteSession::in_dialog`] printed without being built, as an
+    /// [`Out::PrintedRequest`] for `purpose`: `None` (nothing used up) when
+    /// there is no dialog or its first hop is a strict router.
+    fn printed_in_dialog(&mut self, method: Method, purpose: Purpose, rng: &mut dyn Rng) -> Option<Out> {
+        let via = self.via(rng);
+        let branch = via.branch().filter(|b| b.starts_with(crate::util::BRANCH_COOKIE))?;
+        let key = TxKey {
+            role: crate::transaction::Role::Client,
+            branch: ByteString::from(branch),
+            method: method.clone(),
+            sent_by: ByteString::new(),
+        };
+        let ua = self.config.user_agent.as_deref();
+        let bytes = self.dialog.as_mut()?.print_request(method, &via, None, |w| {
+            if let Some(ua) = ua {
+                w.text(HeaderName::UserAgent, ua);
+            }
+        })?;
+        Some(Out::PrintedRequest { key, bytes, purpose })
     }
 
     fn with_contact(&self, h: &mut sipact_message::Headers) {
@@ -1957,6 +1990,14 @@ impl InviteSession {
         if self.state != SessionState::Confirmed {
             return Err(self.invalid("bye"));
         }
+        if reason.is_none() && extras.headers.is_empty() && extras.body.is_none() {
+            // The usual BYE is printed from the dialog without being built.
+            if let Some(out) = self.printed_in_dialog(Method::Bye, Purpose::Bye, rng) {
+                self.out.push_back(out);
+                self.bye_sent();
+                return Ok(());
+            }
+        }
         let Some(mut bye) = self.in_dialog(Method::Bye, rng) else { return Err(self.invalid("bye")) };
         if let Some((code, text)) = reason {
             let mut p = Params::new();
@@ -1970,13 +2011,18 @@ impl InviteSession {
         }
         extras.apply(&mut bye.headers, &mut bye.body);
         self.out.push_back(Out::Request { request: bye, purpose: Purpose::Bye });
+        self.bye_sent();
+        Ok(())
+    }
+
+    /// After our BYE: no more in-dialog activity of ours.
+    fn bye_sent(&mut self) {
         self.state = SessionState::Terminating;
         self.dtmf_queue.clear();
         self.disarm(STimer::Dtmf);
         self.disarm(STimer::Refresh);
         self.disarm(STimer::Expire);
         self.disarm(STimer::Glare);
-        Ok(())
     }
 
     /// Ends a confirmed session for a media reason (an RTP timeout): BYE,

@@ -631,9 +631,47 @@ impl TransactionLayer {
         if self.txs.contains_key(&key) {
             return Err(TransactionError::Duplicate);
         }
-        let invite = req.method == Method::Invite;
-        let reliable = peer.transport.is_reliable();
         let bytes = req.to_bytes();
+        let invite = req.method == Method::Invite;
+        self.start_client(now, key, invite.then_some(req), bytes, peer)
+    }
+
+    /// [`TransactionLayer::send_request`] for a request other than INVITE
+    /// (whose request the transaction keeps) and ACK, already printed;
+    /// `key` is its [`client_key`] (its top Via's branch and its method).
+    pub fn send_request_bytes(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        bytes: Bytes,
+        peer: Peer,
+    ) -> Result<TxKey, TransactionError> {
+        match key.method {
+            Method::Ack => return Err(TransactionError::AckNotAllowed),
+            Method::Invite => return Err(TransactionError::MissingHeader("the INVITE itself")),
+            _ => {}
+        }
+        if key.role != Role::Client || !key.branch.starts_with(BRANCH_COOKIE) {
+            return Err(TransactionError::MissingBranch);
+        }
+        if self.txs.contains_key(&key) {
+            return Err(TransactionError::Duplicate);
+        }
+        self.start_client(now, key, None, bytes, peer)
+    }
+
+    /// Starts a client transaction sending `bytes`; `invite` is the request
+    /// of a client INVITE transaction.
+    fn start_client(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        invite_request: Option<Request>,
+        bytes: Bytes,
+        peer: Peer,
+    ) -> Result<TxKey, TransactionError> {
+        let invite = key.method == Method::Invite;
+        let reliable = peer.transport.is_reliable();
         let t = self.config.timers;
         // §17.1.1.2: "If an unreliable transport is being used, the client
         // transaction MUST start timer A with a value of T1." / "...MUST set
@@ -654,7 +692,7 @@ impl TransactionLayer {
             // Only an INVITE needs its request again (for a CANCEL and
             // the ACK of a non-2xx), and only until its final response;
             // retransmissions use the printed bytes.
-            request: invite.then_some(req),
+            request: invite_request,
             // For retransmissions, which only an unreliable transport has.
             request_bytes: if reliable { Bytes::new() } else { bytes.clone() },
             last_response: None,
@@ -1249,6 +1287,13 @@ impl TransactionLayer {
                 }
                 Ok(())
             }
+            TxCommand::SendRequestBytes { key, data, peer } => {
+                if let Err(error) = self.send_request_bytes(now, key.clone(), data, peer) {
+                    self.events.push_back(TxEvent::Refused { key, error: error.clone() });
+                    return Err(error);
+                }
+                Ok(())
+            }
             TxCommand::SendResponse { key, response } => self.send_response(now, &key, response),
             TxCommand::SendResponseBytes { key, status, data } => self.send_response_bytes(now, &key, status, data),
             TxCommand::Cancel { invite } => self.cancel(now, &invite).map(|_| ()),
@@ -1284,6 +1329,15 @@ pub enum TxCommand {
     SendRequest {
         /// The request, with its top Via and branch.
         request: Request,
+        /// Where to send it.
+        peer: Peer,
+    },
+    /// [`TransactionLayer::send_request_bytes`].
+    SendRequestBytes {
+        /// The transaction's key.
+        key: TxKey,
+        /// The printed request.
+        data: Bytes,
         /// Where to send it.
         peer: Peer,
     },

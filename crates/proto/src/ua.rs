@@ -409,6 +409,22 @@ impl TxPort {
         }
     }
 
+    fn send_request_bytes(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        data: Bytes,
+        peer: Peer,
+    ) -> Result<TxKey, TransactionError> {
+        match self {
+            TxPort::Embedded(tl) => tl.send_request_bytes(now, key, data, peer),
+            TxPort::External(out) => {
+                out.push_back(TxCommand::SendRequestBytes { key: key.clone(), data, peer });
+                Ok(key)
+            }
+        }
+    }
+
     fn send_response_bytes(
         &mut self,
         now: Instant,
@@ -1438,6 +1454,23 @@ impl UserAgentCore {
             Out::Ack { request } => {
                 if let Ok(peer) = self.peer_for(&request) {
                     self.tl.send_stateless(peer, SipMessage::Request(request));
+                }
+            }
+            Out::PrintedRequest { key, bytes, purpose } => {
+                let peer = self.sessions.get(&id).and_then(|s| s.dialog()).map(|d| self.peer_for_uri(d.next_hop()));
+                let sent = match peer {
+                    Some(Ok(peer)) => self.tl.send_request_bytes(now, key, bytes, peer).ok(),
+                    _ => None,
+                };
+                match sent {
+                    Some(key) => {
+                        self.client.insert(key, Owner::Session(id, purpose));
+                    }
+                    None => {
+                        if let Some(s) = self.sessions.get_mut(&id) {
+                            s.handle_failure(purpose, false, &mut *self.rng);
+                        }
+                    }
                 }
             }
             Out::PrintedResponse { key, status, bytes } => {

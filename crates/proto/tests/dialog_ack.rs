@@ -65,8 +65,32 @@ fn the_printed_ack_is_the_built_ack() {
 }
 
 #[test]
+fn a_printed_bye_is_the_built_bye_and_takes_the_next_sequence_number() {
+    use sipact_message::{Header, HeaderName};
+    for rr in ["", "Record-Route: <sip:p1.example.com;lr>\n"] {
+        let (invite, ok) = pair(rr, "<sip:bob@192.0.2.2:5060>", "<sip:alice@example.com>");
+        let mut printing = Dialog::uac(&invite, &ok).expect("a dialog");
+        let mut building = printing.clone();
+        for _ in 0..2 {
+            let printed = printing
+                .print_request(Method::Bye, &via(), None, |w| w.text(HeaderName::UserAgent, "sipact/0.1.0"))
+                .expect("loose routing");
+            let mut built = building.request(Method::Bye, via(), None);
+            built.headers.push(Header::UserAgent("sipact/0.1.0".into()));
+            assert_eq!(printed, built.to_bytes(), "{rr}");
+            assert_eq!(printing.local_seq, building.local_seq);
+        }
+        assert_eq!(printing.local_seq, 314159 + 2);
+    }
+}
+
+#[test]
 fn a_strict_first_hop_is_left_to_the_built_request() {
     let (invite, ok) = pair("Record-Route: <sip:p1.example.com>\n", "<sip:bob@192.0.2.2>", "<sip:alice@example.com>");
-    let dialog = Dialog::uac(&invite, &ok).expect("a dialog");
+    let mut dialog = Dialog::uac(&invite, &ok).expect("a dialog");
     assert!(dialog.print_ack(&via(), 314159).is_none());
+    // Nothing is used up by a request left to the built path.
+    let seq = dialog.local_seq;
+    assert!(dialog.print_request(Method::Bye, &via(), None, |_| {}).is_none());
+    assert_eq!(dialog.local_seq, seq);
 }

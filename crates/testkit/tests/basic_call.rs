@@ -142,9 +142,19 @@ fn the_ack_and_the_200_to_bye_on_the_wire() {
         assert_ne!(branch(&ack), branch(&invite));
         assert!(branch(&ack).is_some_and(|b| b.starts_with("z9hG4bK")));
         assert!(ack.body.is_empty() && ah.content_length() == Some(0));
+        // The BYE (printed from alice's dialog too): the next CSeq number,
+        // the dialog's tags and Call-ID, a branch of its own, alice's
+        // User-Agent, no body.
+        let bh = &bye.headers;
+        assert_eq!(bye.uri, ack.uri);
+        assert_eq!(bh.cseq().map(|c| (c.seq, c.method.clone())), Some((ih.cseq().unwrap().seq + 1, Method::Bye)));
+        assert_eq!((bh.call_id(), bh.from(), bh.to()), (ah.call_id(), ah.from(), ah.to()));
+        assert_eq!(bh.max_forwards(), Some(70));
+        assert!(branch(&bye).is_some_and(|b| b.starts_with("z9hG4bK")) && branch(&bye) != branch(&ack));
+        assert!(bh.iter().any(|h| matches!(h, Header::UserAgent(s) if s.starts_with("sipact/"))), "{bh:?}");
+        assert!(bye.body.is_empty() && bh.content_length() == Some(0));
         // The 200 to the BYE: the BYE's Via, From, To (with bob's tag),
         // Call-ID and CSeq, bob's Server, no body.
-        let bh = &bye.headers;
         let oh = &ok_bye.headers;
         // The Via as bob received it: stamped with the source (RFC 3581).
         let mut stamped = bh.via().cloned().expect("a Via");
