@@ -1364,14 +1364,19 @@ impl UserAgentCore {
             }
             break;
         }
-        if let Some(s) = self.sessions.get_mut(&id)
-            && s.state() == SessionState::Confirmed
-        {
-            s.release_queues();
-        }
-        if self.sessions.get(&id).is_some_and(|s| s.is_terminated())
-            && let Some(s) = self.sessions.remove(&id)
-        {
+        // One lookup for what follows a drain: a confirmed session gives its
+        // queue buffers back, a terminated one leaves the table.
+        let terminated = match self.sessions.get_mut(&id) {
+            Some(s) if s.is_terminated() => true,
+            Some(s) => {
+                if s.state() == SessionState::Confirmed {
+                    s.release_queues();
+                }
+                false
+            }
+            None => false,
+        };
+        if terminated && let Some(s) = self.sessions.remove(&id) {
             if let Some(d) = s.dialog() {
                 self.by_dialog.remove(&d.id.call_id, &d.id.local_tag, id);
             }
