@@ -10,7 +10,7 @@ use crate::error::{ErrorKind, ParseError};
 use crate::headers::{CSeq, Header, HeaderName, Headers, RawHeader, parse_value};
 use crate::method::Method;
 use crate::printer::HeaderWriter;
-use crate::text::{find_u8, is_token_byte, is_ws, sub, trim_lws, write_u32};
+use crate::text::{find_u8, is_token_byte, is_ws, sub, write_u32};
 use crate::uri::{Uri, parse_uri};
 
 /// Size limits applied by the parser and the stream framer.
@@ -681,22 +681,27 @@ fn parse_lines(
     let hs: &str = head;
     let hb = hs.as_bytes();
     let next_lf = |from: usize| memchr::memchr(b'\n', &hb[from..]).map_or(hb.len(), |e| from + e);
+    // Where a line ending at its LF `lf` ends without its CR.
+    let before_cr = |from: usize, lf: usize| if lf > from && hb[lf - 1] == b'\r' { lf - 1 } else { lf };
+    let lws = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
 
     // Header lines, with folding: each line is parsed as soon as its
-    // continuation lines (starting with white space) are gathered.
+    // continuation lines (starting with white space) are gathered. Lines
+    // are cut as bytes (at ASCII bytes, so at character boundaries); only
+    // the name and the value become `str`s.
     let mut count = 0usize;
-    while pos < hs.len() {
+    while pos < hb.len() {
         let end = next_lf(pos);
         if end == hb.len() {
             // An unterminated line (only with a whole-input `head`): there is
             // no blank line ahead.
             break;
         }
-        let raw = hs[pos..end].strip_suffix('\r').unwrap_or(&hs[pos..end]);
-        if raw.is_empty() {
+        let mut line_end = before_cr(pos, end);
+        if line_end == pos {
             return Ok(Some(pos));
         }
-        if matches!(raw.as_bytes().first(), Some(b' ' | b'\t')) {
+        if matches!(hb[pos], b' ' | b'\t') {
             // A continuation with no header before it.
             return Err(ParseError::new(ErrorKind::InvalidHeaderName, lead + pos));
         }
@@ -705,22 +710,19 @@ fn parse_lines(
             return Err(ParseError::new(ErrorKind::TooManyHeaders, lead + pos));
         }
         let line_start = pos;
-        let mut line_end = pos + raw.len();
         let mut folded = false;
         pos = end + 1;
-        while pos < hs.len() && matches!(hb[pos], b' ' | b'\t') {
+        while pos < hb.len() && matches!(hb[pos], b' ' | b'\t') {
             let e = next_lf(pos);
-            let r = hs[pos..e].strip_suffix('\r').unwrap_or(&hs[pos..e]);
-            line_end = pos + r.len();
+            line_end = before_cr(pos, e);
             folded = true;
             pos = e + 1;
         }
-        let text = &hs[line_start..line_end];
         let off = lead + line_start;
         // Name: a token, optional white space, then the colon. The colon is
         // found first; a name that is not a known one is then checked to
         // be a token (a known one matched a token exactly).
-        let tb = text.as_bytes();
+        let tb = &hb[line_start..line_end];
         let Some(colon) = find_u8(tb, b':') else {
             return Err(ParseError::new(ErrorKind::InvalidHeaderName, off));
         };
@@ -728,13 +730,20 @@ fn parse_lines(
         while n > 0 && matches!(tb[n - 1], b' ' | b'\t') {
             n -= 1;
         }
-        let name = &text[..n];
+        let name = &hs[line_start..line_start + n];
         let known = HeaderName::lookup(name);
         if known.is_none() && (n == 0 || !tb[..n].iter().all(|&c| is_token_byte(c))) {
             return Err(ParseError::new(ErrorKind::InvalidHeaderName, off));
         }
-        let value_raw = trim_lws(&text[colon + 1..]);
-        let value_off = off + (value_raw.as_ptr() as usize - text.as_ptr() as usize);
+        let (mut vs, mut ve) = (colon + 1, tb.len());
+        while vs < ve && lws(tb[vs]) {
+            vs += 1;
+        }
+        while ve > vs && lws(tb[ve - 1]) {
+            ve -= 1;
+        }
+        let value_raw = &hs[line_start + vs..line_start + ve];
+        let value_off = off + vs;
         // Typed values are parsed straight from the header section; only
         // folded values get a buffer of their own.
         let folded: Option<ByteString> = folded.then(|| ByteString::from(unfold(value_raw)));

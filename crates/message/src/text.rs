@@ -135,22 +135,6 @@ pub(crate) fn trim_ws_start(s: &str) -> &str {
     &s[i..]
 }
 
-/// `s` without surrounding spaces, tabs, CR and LF.
-#[inline]
-pub(crate) fn trim_lws(s: &str) -> &str {
-    let b = s.as_bytes();
-    let ws = |c: u8| c == b' ' || c == b'\t' || c == b'\r' || c == b'\n';
-    let mut i = 0;
-    while i < b.len() && ws(b[i]) {
-        i += 1;
-    }
-    let mut j = b.len();
-    while j > i && ws(b[j - 1]) {
-        j -= 1;
-    }
-    &s[i..j]
-}
-
 /// Byte-level token test.
 #[inline]
 pub(crate) fn is_token_byte(c: u8) -> bool {
