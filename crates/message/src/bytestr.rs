@@ -345,6 +345,13 @@ impl TryFrom<Vec<u8>> for ByteString {
 impl PartialEq for ByteString {
     #[inline]
     fn eq(&self, other: &Self) -> bool {
+        // Two inline strings are equal when their words are: every
+        // constructor leaves the bytes past the text zero, and the length
+        // is in the last byte. (A short string may also be shared, so the
+        // mixed case compares text.)
+        if let (Repr::Inline(a), Repr::Inline(b)) = (&self.0, &other.0) {
+            return a == b;
+        }
         self.as_str() == other.as_str()
     }
 }
@@ -488,6 +495,19 @@ mod tests {
             assert_eq!(usize::from(bytes[INLINE]), n);
         }
         assert!(matches!(ByteString::from(&text[..INLINE + 1]).0, Repr::Shared(_)));
+        // Equality of inline strings compares their words: the same for
+        // every constructor, different for every other length or text.
+        let source = ByteString::try_from(Bytes::from_static(b"abcdefghijklmnopqrstuvwxyz")).unwrap();
+        for n in 0..=INLINE {
+            let a = ByteString::from(&text[..n]);
+            assert_eq!(source.slice_ref(&source[..n]), a);
+            assert_eq!(ByteString::try_from(Bytes::copy_from_slice(&text.as_bytes()[..n])).unwrap(), a);
+            for m in 0..=INLINE {
+                assert_eq!(a == ByteString::from(&text[..m]), n == m, "{n} {m}");
+                assert_eq!(a == ByteString::from(&"bbcdefghijklmnopqrstuvwxyz"[..m]), n == 0 && m == 0, "{n} {m}");
+            }
+        }
+        assert_ne!(ByteString::from("ab"), ByteString::from("ab\u{0}"));
         assert_eq!(ByteString::from_u32(4_294_967_295), "4294967295");
         assert_eq!(ByteString::from_ip([255, 255, 255, 255].into()), "255.255.255.255");
         assert_eq!(ByteString::from("é😀x"), "é😀x");
