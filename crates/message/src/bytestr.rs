@@ -503,8 +503,10 @@ mod tests {
             assert_eq!(source.slice_ref(&source[..n]), a);
             assert_eq!(ByteString::try_from(Bytes::copy_from_slice(&text.as_bytes()[..n])).unwrap(), a);
             for m in 0..=INLINE {
-                assert_eq!(a == ByteString::from(&text[..m]), n == m, "{n} {m}");
-                assert_eq!(a == ByteString::from(&"bbcdefghijklmnopqrstuvwxyz"[..m]), n == 0 && m == 0, "{n} {m}");
+                let (same, other) =
+                    (ByteString::from(&text[..m]), ByteString::from(&"bbcdefghijklmnopqrstuvwxyz"[..m]));
+                assert_eq!(a == same, n == m, "{n} {m}");
+                assert_eq!(a == other, n == 0 && m == 0, "{n} {m}");
             }
         }
         assert_ne!(ByteString::from("ab"), ByteString::from("ab\u{0}"));
