@@ -12,14 +12,14 @@ pub trait Rng {
         if n == 0 { 0 } else { self.next_u64() % n }
     }
 
-    /// `len` characters from `[0-9a-z]`, for tags, branches and Call-IDs.
+    /// `len` characters from `[0-9a-v]`, for tags, branches and Call-IDs.
     fn token(&mut self, len: usize) -> String {
         let mut s = String::with_capacity(len + 8);
         self.push_token(&mut s, len);
         s
     }
 
-    /// Appends `len` characters from `[0-9a-z]` to `s`.
+    /// Appends `len` characters from `[0-9a-v]` to `s`.
     fn push_token(&mut self, s: &mut String, len: usize) {
         let mut buf = [0u8; 32];
         let mut left = len;
@@ -32,20 +32,17 @@ pub trait Rng {
         }
     }
 
-    /// Fills `out` with characters from `[0-9a-z]`: ten per random value
-    /// (36^10 < 2^64 keeps the draws nearly uniform).
+    /// Fills `out` with characters from `[0-9a-v]`: five random bits each,
+    /// twelve per random value (shifts and masks, no division; a 16-character
+    /// tag or branch carries 80 random bits).
     fn fill_token(&mut self, out: &mut [u8]) {
-        const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-        let mut bits = 0u64;
-        let mut left = 0;
-        for b in out {
-            if left == 0 {
-                bits = self.next_u64();
-                left = 10;
+        const ALPHABET: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+        for chunk in out.chunks_mut(12) {
+            let mut bits = self.next_u64();
+            for b in chunk {
+                *b = ALPHABET[(bits & 31) as usize];
+                bits >>= 5;
             }
-            *b = ALPHABET[(bits % 36) as usize];
-            bits /= 36;
-            left -= 1;
         }
     }
 }
@@ -99,5 +96,40 @@ mod tests {
         assert_eq!(t.len(), 16);
         assert!(t.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
         assert!(a.below(10) < 10);
+    }
+
+    /// Counts its draws; returns a fixed value.
+    struct Counting(u64, u32);
+
+    impl Rng for Counting {
+        fn next_u64(&mut self) -> u64 {
+            self.1 += 1;
+            self.0
+        }
+    }
+
+    #[test]
+    fn tokens_take_five_bits_a_character_twelve_a_draw() {
+        // 0b00001_00010_... : the characters follow the bits, low first.
+        let v = (0..12).fold(0u64, |acc, i| acc | ((i as u64 + 20) << (5 * i)));
+        let mut r = Counting(v, 0);
+        let mut buf = [0u8; 16];
+        r.fill_token(&mut buf);
+        assert_eq!(&buf, b"klmnopqrstuvklmn");
+        assert_eq!(r.1, 2);
+        let mut r = Counting(u64::MAX, 0);
+        assert_eq!(r.token(24), "v".repeat(24));
+        assert_eq!(r.1, 2);
+        // Over many draws every one of the 32 characters appears, no other.
+        let mut g = SplitMix64::new(1);
+        let mut seen = [0u32; 256];
+        for _ in 0..200 {
+            for c in g.token(16).bytes() {
+                seen[usize::from(c)] += 1;
+            }
+        }
+        let alphabet = b"0123456789abcdefghijklmnopqrstuv";
+        assert!(alphabet.iter().all(|&c| seen[usize::from(c)] > 0));
+        assert_eq!(seen.iter().sum::<u32>(), alphabet.iter().map(|&c| seen[usize::from(c)]).sum::<u32>());
     }
 }
