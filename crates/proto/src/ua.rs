@@ -187,7 +187,34 @@ impl std::fmt::Debug for DescriptionModifier {
 
 /// Modifiers given with the latest call of a session (hold, reinvite,
 /// accept...): they apply, after the session's own, from then on.
-pub(crate) type CallModifiers = Arc<std::sync::Mutex<Vec<DescriptionModifier>>>;
+pub(crate) type CallModifiers = Arc<CallMods>;
+
+/// The list behind [`CallModifiers`], with a flag saying whether it holds
+/// any: most calls never set one, and every description exchange looks,
+/// so the look is one load instead of locking the mutex.
+#[derive(Default)]
+pub(crate) struct CallMods {
+    any: std::sync::atomic::AtomicBool,
+    list: std::sync::Mutex<Vec<DescriptionModifier>>,
+}
+
+impl CallMods {
+    /// Replaces the list.
+    fn set(&self, modifiers: Vec<DescriptionModifier>) {
+        if let Ok(mut l) = self.list.lock() {
+            self.any.store(!modifiers.is_empty(), std::sync::atomic::Ordering::Release);
+            *l = modifiers;
+        }
+    }
+
+    /// A copy of the list (empty without locking when there is none).
+    fn get(&self) -> Vec<DescriptionModifier> {
+        if !self.any.load(std::sync::atomic::Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.list.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
 
 /// Description hooks wrapped with modifiers.
 struct ModifiedHooks {
@@ -198,7 +225,7 @@ struct ModifiedHooks {
 
 impl ModifiedHooks {
     fn call_mods(&self) -> Vec<DescriptionModifier> {
-        self.call.lock().map(|m| m.clone()).unwrap_or_default()
+        self.call.get()
     }
 
     fn apply(&self, b: &Body) -> Option<Body> {
@@ -776,9 +803,7 @@ impl UserAgentCore {
     /// call's and apply after the session's own.
     pub fn set_call_modifiers(&mut self, id: u64, modifiers: Vec<DescriptionModifier>) -> Result<(), UaError> {
         let m = self.call_mods.get(&id).ok_or(UaError::NoSession(id))?;
-        if let Ok(mut l) = m.lock() {
-            *l = modifiers;
-        }
+        m.set(modifiers);
         Ok(())
     }
 
