@@ -682,31 +682,53 @@ impl std::fmt::Debug for UserAgentCore {
 /// of a received message (no key to build, one string hashed); several
 /// sessions share a Call-ID only when a UA calls itself.
 #[derive(Debug, Default)]
-struct DialogIndex(crate::Map<ByteString, Vec<(ByteString, u64)>>);
+struct DialogIndex(crate::Map<ByteString, Tagged>);
+
+/// The sessions under one Call-ID: the first held in place (the usual
+/// case: no vector to allocate), any others after it.
+#[derive(Debug)]
+struct Tagged {
+    first: (ByteString, u64),
+    more: Vec<(ByteString, u64)>,
+}
+
+impl Tagged {
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut (ByteString, u64)> {
+        std::iter::once(&mut self.first).chain(self.more.iter_mut())
+    }
+}
 
 impl DialogIndex {
     fn get(&self, call_id: &str, local_tag: &str) -> Option<u64> {
-        self.0.get(call_id)?.iter().find(|(t, _)| **t == *local_tag).map(|&(_, id)| id)
+        let t = self.0.get(call_id)?;
+        std::iter::once(&t.first).chain(t.more.iter()).find(|(t, _)| **t == *local_tag).map(|&(_, id)| id)
     }
 
     /// Indexes `id` (kept as it is when already there).
     fn insert(&mut self, call_id: &ByteString, local_tag: &str, id: u64) {
-        if let Some(v) = self.0.get_mut(call_id.as_str()) {
-            match v.iter_mut().find(|(t, _)| **t == *local_tag) {
-                Some(e) => e.1 = id,
-                None => v.push((ByteString::from(local_tag), id)),
+        if let Some(t) = self.0.get_mut(call_id.as_str()) {
+            if let Some(e) = t.iter_mut().find(|(t, _)| **t == *local_tag) {
+                e.1 = id;
+            } else {
+                t.more.push((ByteString::from(local_tag), id));
             }
             return;
         }
-        self.0.insert(call_id.detached(), vec![(ByteString::from(local_tag), id)]);
+        self.0.insert(call_id.detached(), Tagged { first: (ByteString::from(local_tag), id), more: Vec::new() });
     }
 
     /// Removes the entry of `id` under this Call-ID and tag, if it is there.
     fn remove(&mut self, call_id: &str, local_tag: &str, id: u64) {
-        let Some(v) = self.0.get_mut(call_id) else { return };
-        v.retain(|(t, i)| !(*i == id && **t == *local_tag));
-        if v.is_empty() {
-            self.0.remove(call_id);
+        let Some(t) = self.0.get_mut(call_id) else { return };
+        let this = |(tag, i): &(ByteString, u64)| *i == id && **tag == *local_tag;
+        t.more.retain(|e| !this(e));
+        if this(&t.first) {
+            match t.more.pop() {
+                Some(last) => t.first = last,
+                None => {
+                    self.0.remove(call_id);
+                }
+            }
         }
     }
 }
@@ -1998,4 +2020,39 @@ fn percent(s: &str) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DialogIndex;
+    use sipact_message::ByteString;
+
+    #[test]
+    fn sessions_sharing_a_call_id_are_told_apart_by_their_tag() {
+        // A UA calling itself: two sessions under one Call-ID. Removing
+        // either (first or later) keeps the other; removing a wrong id or
+        // tag changes nothing; the Call-ID leaves with its last session.
+        for remove_first in [true, false] {
+            let mut ix = DialogIndex::default();
+            let cid = ByteString::from("c1@example.com");
+            ix.insert(&cid, "a", 1);
+            ix.insert(&cid, "b", 2);
+            ix.insert(&cid, "c", 3);
+            ix.insert(&cid, "b", 22);
+            assert_eq!((ix.get("c1@example.com", "a"), ix.get("c1@example.com", "b")), (Some(1), Some(22)));
+            assert_eq!(ix.get("c1@example.com", "x"), None);
+            assert_eq!(ix.get("other", "a"), None);
+            ix.remove("c1@example.com", "a", 9);
+            ix.remove("c1@example.com", "x", 1);
+            assert_eq!(ix.get("c1@example.com", "a"), Some(1));
+            let (gone, kept) = if remove_first { (("a", 1), ("b", 22)) } else { (("b", 22), ("a", 1)) };
+            ix.remove("c1@example.com", gone.0, gone.1);
+            assert_eq!(ix.get("c1@example.com", gone.0), None);
+            assert_eq!(ix.get("c1@example.com", kept.0), Some(kept.1));
+            assert_eq!(ix.get("c1@example.com", "c"), Some(3));
+            ix.remove("c1@example.com", kept.0, kept.1);
+            ix.remove("c1@example.com", "c", 3);
+            assert!(ix.0.is_empty());
+        }
+    }
 }
