@@ -116,6 +116,23 @@ impl ByteString {
         }
     }
 
+    /// `a.b.c.d` or `a.b.c.d:port`, held inline (a Via sent-by).
+    pub(crate) fn from_ipv4_port(a: &std::net::Ipv4Addr, port: Option<u16>) -> ByteString {
+        // "255.255.255.255:65535" is 21 bytes: inline.
+        let mut buf = [0u8; 21];
+        let mut ip = [0u8; 15];
+        let mut n = crate::uri::ipv4_digits(a, &mut ip);
+        buf[..15].copy_from_slice(&ip);
+        if let Some(p) = port {
+            let mut d = [0u8; 10];
+            let i = crate::uri::decimal_digits(u32::from(p), &mut d);
+            buf[n] = b':';
+            buf[n + 1..n + 1 + d.len() - i].copy_from_slice(&d[i..]);
+            n += 1 + d.len() - i;
+        }
+        ByteString::inline_ascii(&buf[..n])
+    }
+
     /// A number in decimal, held inline.
     pub fn from_u32(v: u32) -> ByteString {
         let mut buf = [0u8; 10];

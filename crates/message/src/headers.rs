@@ -217,19 +217,7 @@ impl Via {
     /// server transaction key of RFC 3261 §17.2.3).
     pub fn sent_by(&self) -> ByteString {
         if let Host::Ipv4(a) = &self.host {
-            // "255.255.255.255:65535" fits the inline storage.
-            let mut buf = [0u8; 21];
-            let mut ip = [0u8; 15];
-            let mut n = crate::uri::ipv4_digits(a, &mut ip);
-            buf[..n].copy_from_slice(&ip[..n]);
-            if let Some(p) = self.port {
-                let mut d = [0u8; 10];
-                let i = crate::uri::decimal_digits(u32::from(p), &mut d);
-                buf[n] = b':';
-                buf[n + 1..n + 1 + d.len() - i].copy_from_slice(&d[i..]);
-                n += 1 + d.len() - i;
-            }
-            return ByteString::try_from(&buf[..n]).unwrap_or_default();
+            return ByteString::from_ipv4_port(a, self.port);
         }
         let mut v = Vec::with_capacity(48);
         write_hostport(&mut v, &self.host, self.port);
@@ -1981,5 +1969,33 @@ mod list_tests {
         );
         assert_eq!(MethodList::from_static("INVITE, ACK").len(), 2);
         assert_eq!(format!("{:?}", TokenList::from_static("a, b")), "[\"a\", \"b\"]");
+    }
+}
+
+#[cfg(test)]
+mod sent_by_tests {
+    use super::Via;
+    use crate::Host;
+
+    #[test]
+    fn a_sent_by_is_the_host_and_port_as_printed() {
+        // IPv4 addresses and ports of every width, no port, a name, IPv6:
+        // the server transaction key of RFC 3261 §17.2.3.
+        let v4 = [[0, 0, 0, 0], [9, 10, 99, 100], [127, 0, 0, 1], [255, 255, 255, 255]];
+        for a in v4 {
+            for port in [None, Some(0), Some(5), Some(5060), Some(65535)] {
+                let ip = std::net::Ipv4Addr::from(a);
+                let via = Via::new("UDP", Host::Ipv4(ip), port, "z9hG4bK1");
+                let expect = match port {
+                    Some(p) => format!("{ip}:{p}"),
+                    None => ip.to_string(),
+                };
+                assert_eq!(via.sent_by(), expect.as_str());
+            }
+        }
+        let named = Via::new("TLS", Host::Domain("proxy.example.com".into()), Some(5061), "z9hG4bK1");
+        assert_eq!(named.sent_by(), "proxy.example.com:5061");
+        let v6 = Via::new("UDP", Host::Ipv6("2001:db8::1".parse().unwrap()), None, "z9hG4bK1");
+        assert_eq!(v6.sent_by(), "[2001:db8::1]");
     }
 }

@@ -151,7 +151,13 @@ impl Params {
     /// Sets `name` to `value`, replacing an existing parameter of that name.
     #[inline]
     pub fn set(&mut self, name: &str, value: Option<&str>) {
-        let value = value.map(ByteString::from);
+        self.set_string(name, value.map(ByteString::from));
+    }
+
+    /// [`Params::set`] with a value that is already a [`ByteString`] (one
+    /// made from a number or an address, say), taken as it is.
+    #[inline]
+    pub fn set_string(&mut self, name: &str, value: Option<ByteString>) {
         if let Some(p) = self.0.iter_mut().find(|p| eq_ic(&p.name, name)) {
             p.value = value;
         } else {

@@ -47,9 +47,9 @@ pub fn stamp_via(req: &mut Request, source: &Peer) {
     };
     let rport = via.params.contains("rport");
     if rport || !same_host {
-        via.params.set("received", Some(&ByteString::from_ip(ip)));
+        via.params.set_string("received", Some(ByteString::from_ip(ip)));
     }
     if rport {
-        via.params.set("rport", Some(&ByteString::from_u32(u32::from(source.addr.port()))));
+        via.params.set_string("rport", Some(ByteString::from_u32(u32::from(source.addr.port()))));
     }
 }
