@@ -116,6 +116,20 @@ impl ByteString {
         }
     }
 
+    /// For a string of at most 23 bytes, its inline form as three words
+    /// (whatever its storage): equal texts give equal words, so a key type
+    /// can hash them instead of the bytes. Reading the words of an inline
+    /// string reads back exactly the stores that built it, where hashing
+    /// its bytes from an odd offset stalled on them. `None` when longer.
+    #[inline]
+    pub fn short_words(&self) -> Option<[u64; 3]> {
+        match &self.0 {
+            Repr::Inline(w) => Some(*w),
+            Repr::Shared(b) if b.len() <= INLINE => Some(inline_words(b)),
+            Repr::Shared(_) => None,
+        }
+    }
+
     /// `a.b.c.d` or `a.b.c.d:port`, held inline (a Via sent-by).
     pub(crate) fn from_ipv4_port(a: &std::net::Ipv4Addr, port: Option<u16>) -> ByteString {
         // "255.255.255.255:65535" is 21 bytes: inline.
@@ -527,6 +541,17 @@ mod tests {
             }
         }
         assert_ne!(ByteString::from("ab"), ByteString::from("ab\u{0}"));
+        // Short words: the same for the same text, inline or shared.
+        for n in 0..=INLINE {
+            let inline = ByteString::from(&text[..n]);
+            let shared = ByteString::try_from(Bytes::copy_from_slice(&text.as_bytes()[..n])).unwrap();
+            assert!(inline.short_words().is_some());
+            assert_eq!(inline.short_words(), shared.short_words(), "{n}");
+            if n > 0 {
+                assert_ne!(inline.short_words(), ByteString::from(&text[1..n + 1]).short_words(), "{n}");
+            }
+        }
+        assert_eq!(ByteString::from(&text[..INLINE + 1]).short_words(), None);
         assert_eq!(ByteString::from_u32(4_294_967_295), "4294967295");
         assert_eq!(ByteString::from_ip([255, 255, 255, 255].into()), "255.255.255.255");
         assert_eq!(ByteString::from("é😀x"), "é😀x");
