@@ -1745,33 +1745,23 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
                 _ => Header::RetryAfter(d),
             });
         }
-        N::ContentEncoding => {
-            let t = list_text(src, v)?;
-            emplace(out, || Header::ContentEncoding(TokenList(t)));
-        }
-        N::Require => {
-            let t = list_text(src, v)?;
-            emplace(out, || Header::Require(TokenList(t)));
-        }
-        N::ProxyRequire => {
-            let t = list_text(src, v)?;
-            emplace(out, || Header::ProxyRequire(TokenList(t)));
-        }
-        N::Supported => {
-            let t = list_text(src, v)?;
-            emplace(out, || Header::Supported(TokenList(t)));
-        }
-        N::Unsupported => {
-            let t = list_text(src, v)?;
-            emplace(out, || Header::Unsupported(TokenList(t)));
-        }
-        N::AllowEvents => {
-            let t = list_text(src, v)?;
-            emplace(out, || Header::AllowEvents(TokenList(t)));
-        }
-        N::Allow => {
-            let t = list_text(src, v)?;
-            emplace(out, || Header::Allow(MethodList(TokenList(t))));
+        N::ContentEncoding
+        | N::Require
+        | N::ProxyRequire
+        | N::Supported
+        | N::Unsupported
+        | N::AllowEvents
+        | N::Allow => {
+            let t = TokenList(list_text(src, v)?);
+            emplace(out, || match name {
+                N::ContentEncoding => Header::ContentEncoding(t),
+                N::Require => Header::Require(t),
+                N::ProxyRequire => Header::ProxyRequire(t),
+                N::Supported => Header::Supported(t),
+                N::Unsupported => Header::Unsupported(t),
+                N::AllowEvents => Header::AllowEvents(t),
+                _ => Header::Allow(MethodList(t)),
+            });
         }
         N::Privacy => {
             let mut list = Vec::new();
