@@ -240,6 +240,11 @@ pub enum SessionError {
 }
 
 /// Something that happened to the session.
+///
+/// Requests are boxed: an event is moved through two queues (the
+/// session's, then the core's) and a request is the largest payload, so
+/// boxing keeps every event small for the common ones (progress, accepted
+/// without an ACK, terminated).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum SessionEvent {
@@ -253,7 +258,7 @@ pub enum SessionEvent {
         /// The 2xx.
         response: Response,
         /// The ACK (inbound sessions).
-        ack: Option<Request>,
+        ack: Option<Box<Request>>,
     },
     /// A final non-2xx response to our INVITE (followed by `Failed`).
     Rejected {
@@ -280,13 +285,13 @@ pub enum SessionEvent {
     /// CANCEL, the one we sent to end the call we had canceled.
     Bye {
         /// The BYE.
-        request: Request,
+        request: Box<Request>,
     },
     /// A DTMF tone, sent (`outgoing`) or received, by INFO or in the
     /// media as an RFC 4733 telephone-event.
     Dtmf {
         /// The INFO; `None` for an RFC 4733 telephone-event.
-        request: Option<Request>,
+        request: Option<Box<Request>>,
         /// The tone.
         tone: char,
         /// Its duration in ms.
@@ -297,12 +302,12 @@ pub enum SessionEvent {
     /// An INFO other than DTMF.
     Info {
         /// The INFO.
-        request: Request,
+        request: Box<Request>,
     },
     /// The peer asks us to transfer (we answered 202).
     Refer {
         /// The REFER.
-        request: Request,
+        request: Box<Request>,
     },
     /// Progress of a REFER we sent, from the peer's NOTIFY sipfrag.
     ReferProgress {
@@ -320,7 +325,7 @@ pub enum SessionEvent {
     /// The peer sent a new offer (re-INVITE or UPDATE) and we answered.
     Reinvited {
         /// The request.
-        request: Request,
+        request: Box<Request>,
     },
     /// A hold/unhold/re-INVITE of ours failed and was rolled back.
     RenegotiationFailed {
@@ -1262,7 +1267,7 @@ impl InviteSession {
                 // anybody hung up on it.
                 self.events.push_back(SessionEvent::Accepted { response: resp, ack: None });
                 if let Some(bye) = self.in_dialog(Method::Bye, rng) {
-                    self.events.push_back(SessionEvent::Bye { request: bye.clone() });
+                    self.events.push_back(SessionEvent::Bye { request: Box::new(bye.clone()) });
                     self.out.push_back(Out::Request { request: bye, purpose: Purpose::Bye });
                 }
                 self.end(Cause::Canceled);
@@ -1766,7 +1771,7 @@ impl InviteSession {
             self.state = SessionState::Confirmed;
             self.compact();
             let response = last_2xx.unwrap_or_else(|| Response::new(200));
-            self.events.push_back(SessionEvent::Accepted { response, ack: Some(ack) });
+            self.events.push_back(SessionEvent::Accepted { response, ack: Some(Box::new(ack)) });
             if let Some(spec) = self.bye_on_ack.take() {
                 // `terminate` was asked while we waited for this ACK.
                 let reason = spec.reason.as_ref().map(|(c, t)| (*c, t.as_str()));
@@ -1817,7 +1822,7 @@ impl InviteSession {
                         self.out.push_back(Out::Response { key: k, response: resp });
                     }
                 }
-                self.events.push_back(SessionEvent::Bye { request: req });
+                self.events.push_back(SessionEvent::Bye { request: Box::new(req) });
                 self.end(Cause::Bye);
             }
             Method::Prack => self.handle_prack(key, req),
@@ -1827,12 +1832,12 @@ impl InviteSession {
                 self.out.push_back(Out::Response { key, response: r });
                 match parse_dtmf_relay(&req) {
                     Some((tone, duration)) => self.events.push_back(SessionEvent::Dtmf {
-                        request: Some(req),
+                        request: Some(Box::new(req)),
                         tone,
                         duration,
                         outgoing: false,
                     }),
-                    None => self.events.push_back(SessionEvent::Info { request: req }),
+                    None => self.events.push_back(SessionEvent::Info { request: Box::new(req) }),
                 }
             }
             Method::Refer => {
@@ -1840,7 +1845,7 @@ impl InviteSession {
                     let r = self.respond(&req, 202);
                     self.out.push_back(Out::Response { key: key.clone(), response: r });
                     self.refer_sub = true;
-                    self.events.push_back(SessionEvent::Refer { request: req });
+                    self.events.push_back(SessionEvent::Refer { request: Box::new(req) });
                     // RFC 3515 §2.4.4: the first NOTIFY reports 100 Trying.
                     self.notify_refer(100, rng);
                 } else {
@@ -1954,7 +1959,7 @@ impl InviteSession {
             self.retrans_key = Some(key.clone());
         }
         self.out.push_back(Out::Response { key, response: r });
-        self.events.push_back(SessionEvent::Reinvited { request: req });
+        self.events.push_back(SessionEvent::Reinvited { request: Box::new(req) });
     }
 
     // ----- user commands in a session ----------------------------------
@@ -2327,7 +2332,12 @@ impl InviteSession {
             }
             info.headers.push(Header::ContentType(MediaType::new("application", "dtmf-relay")));
             info.body = Bytes::from(format!("Signal={tone}\r\nDuration={duration}\r\n"));
-            self.events.push_back(SessionEvent::Dtmf { request: Some(info.clone()), tone, duration, outgoing: true });
+            self.events.push_back(SessionEvent::Dtmf {
+                request: Some(Box::new(info.clone())),
+                tone,
+                duration,
+                outgoing: true,
+            });
             self.out.push_back(Out::Request { request: info, purpose: Purpose::Info });
         }
         if !self.dtmf_queue.is_empty() {

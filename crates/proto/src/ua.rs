@@ -304,7 +304,8 @@ pub enum UaError {
     Transaction(String),
 }
 
-/// What the UA core tells its user.
+/// What the UA core tells its user. Requests are boxed, as in
+/// [`SessionEvent`], to keep the event small.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum UaEvent {
@@ -313,7 +314,7 @@ pub enum UaEvent {
         /// Its id.
         session: u64,
         /// The INVITE.
-        request: Request,
+        request: Box<Request>,
         /// The session it replaces (RFC 3891), if any.
         replaces: Option<u64>,
     },
@@ -349,7 +350,7 @@ pub enum UaEvent {
     /// A MESSAGE arrived (answered 200).
     Message {
         /// The request.
-        request: Request,
+        request: Box<Request>,
     },
 }
 
@@ -1840,7 +1841,7 @@ impl UserAgentCore {
             Method::Message => {
                 let resp = response_for(&request, 200, Some(&crate::rand::short_token(&mut *self.rng, 10)));
                 let _ = self.tl.send_response(now, &key, resp);
-                self.events.push_back(UaEvent::Message { request });
+                self.events.push_back(UaEvent::Message { request: Box::new(request) });
             }
             Method::Bye | Method::Prack | Method::Update | Method::Info | Method::Refer | Method::Notify => {
                 let resp = response_for(&request, 481, Some(&crate::rand::short_token(&mut *self.rng, 10)));
@@ -1912,7 +1913,7 @@ impl UserAgentCore {
         if let Some(old) = replaces {
             self.replacing.insert(id, old);
         }
-        self.events.push_back(UaEvent::Incoming { session: id, request, replaces });
+        self.events.push_back(UaEvent::Incoming { session: id, request: Box::new(request), replaces });
     }
 
     /// Checks digest credentials when the UA challenges (RFC 3261 §22.1);

@@ -40,7 +40,7 @@ fn call(p: &mut Pair, from: usize, to: usize, n: usize) -> (u64, u64) {
 
 fn refer_request(p: &Pair, side: usize, id: u64) -> Option<Request> {
     p.sides[side].session_events(id).into_iter().find_map(|e| match e {
-        SessionEvent::Refer { request } => Some(request.clone()),
+        SessionEvent::Refer { request } => Some((**request).clone()),
         _ => None,
     })
 }
