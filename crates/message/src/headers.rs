@@ -1981,6 +1981,9 @@ mod sent_by_tests {
                     None => ip.to_string(),
                 };
                 assert_eq!(via.sent_by(), expect.as_str());
+                // Word for word the inline string the text makes (equality
+                // and hashing of inline strings read the words).
+                assert_eq!(via.sent_by().short_words(), crate::ByteString::from(expect.as_str()).short_words());
             }
         }
         let named = Via::new("TLS", Host::Domain("proxy.example.com".into()), Some(5061), "z9hG4bK1");

@@ -51,6 +51,36 @@ pub(crate) fn put(out: &mut Vec<u8>, b: &[u8]) {
     }
 }
 
+/// Appends `a` in dotted-quad form. Each octet's digits and the dot after
+/// them come from a table as four bytes, stored straight into the spare
+/// capacity at the current end (the next octet overwrites what follows the
+/// dot). Assembled in a stack buffer and copied from there, the text was
+/// read back with loads spanning several of the four-byte stores, which
+/// stalled the CPU's store forwarding: a third of the time spent printing
+/// an IPv4 host sat on that one load.
+#[inline]
+pub(crate) fn put_ipv4(out: &mut Vec<u8>, a: &std::net::Ipv4Addr) {
+    // Four octets of at most three digits and a dot: the last store ends
+    // at most 16 bytes past the current end.
+    out.reserve(16);
+    let len = out.len();
+    let mut n = 0;
+    // SAFETY: `reserve` made room for 16 bytes after `len`; each store
+    // writes 4 bytes at offset `n <= 12`. The bytes counted by `set_len`,
+    // `len..len + n - 1`, are the digits and dots written (each octet's
+    // digits and dot are contiguous and the next starts right after them),
+    // without the last dot.
+    unsafe {
+        let dst = out.as_mut_ptr().add(len);
+        for x in a.octets() {
+            let (text, width) = crate::uri::OCTETS[usize::from(x)];
+            dst.add(n).cast::<[u8; 4]>().write_unaligned(text);
+            n += usize::from(width) + 1;
+        }
+        out.set_len(len + n - 1);
+    }
+}
+
 /// Appends the value `make` builds to `v`, building it in the vector's
 /// slot. `v.push(make())` builds the value on the stack and then copies all
 /// of it (a `Header` is 192 bytes, whatever its variant) with a call to

@@ -82,12 +82,7 @@ impl Host {
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         match self {
             Host::Domain(d) => put(out, d.as_bytes()),
-            Host::Ipv4(a) => {
-                // Into a small buffer first: one copy instead of one per octet and dot.
-                let mut buf = [0u8; 15];
-                let n = ipv4_digits(a, &mut buf);
-                put(out, &buf[..n]);
-            }
+            Host::Ipv4(a) => crate::out::put_ipv4(out, a),
             Host::Ipv6(a) => {
                 use std::io::Write;
                 out.push(b'[');
@@ -116,7 +111,7 @@ pub(crate) fn ipv4_digits(a: &std::net::Ipv4Addr, buf: &mut [u8; 15]) -> usize {
 
 /// The decimal text of every octet followed by a dot, and its length without
 /// the dot.
-const OCTETS: [([u8; 4], u8); 256] = {
+pub(crate) const OCTETS: [([u8; 4], u8); 256] = {
     let mut t = [([0u8; 4], 0u8); 256];
     let mut i = 0;
     while i < 256 {
@@ -914,6 +909,10 @@ mod tests {
                 Host::Ipv4(a).write(&mut out);
                 assert_eq!(out, a.to_string().as_bytes());
                 assert_eq!(ByteString::from_ip(a.into()), a.to_string());
+                assert_eq!(
+                    ByteString::from_ip(a.into()).short_words(),
+                    ByteString::from(a.to_string().as_str()).short_words()
+                );
             }
         }
     }
