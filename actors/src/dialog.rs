@@ -406,7 +406,7 @@ impl DialogActor {
                 // Written at once: whoever sees the events that follow the
                 // exchange finds the descriptions already there.
                 if let Some((_, info)) = self.sessions.get(&session) {
-                    info.set_descriptions(local, remote);
+                    info.set_descriptions(local.map(|b| *b), remote.map(|b| *b));
                 }
             }
             UaEvent::Registration(r) => self.reg_subs.retain(|tx| tx.send(r.clone()).is_ok()),

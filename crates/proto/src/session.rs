@@ -925,10 +925,15 @@ impl InviteSession {
     /// change. The session keeps no copy afterwards (a confirmed dialog
     /// stays small); whoever shows descriptions keeps the latest.
     pub fn take_descriptions(&mut self) -> Option<(Option<Body>, Option<Body>)> {
+        self.take_description_boxes().map(|(l, r)| (l.map(|b| *b), r.map(|b| *b)))
+    }
+
+    /// [`InviteSession::take_descriptions`] as the session holds them (boxed).
+    pub(crate) fn take_description_boxes(&mut self) -> Option<(Option<Box<Body>>, Option<Box<Body>>)> {
         if self.local_sdp.is_none() && self.remote_sdp.is_none() {
             return None;
         }
-        Some((self.local_sdp.take().map(|b| *b), self.remote_sdp.take().map(|b| *b)))
+        Some((self.local_sdp.take(), self.remote_sdp.take()))
     }
     /// Whether the session has ended (Terminated was emitted).
     pub fn is_terminated(&self) -> bool {

@@ -331,10 +331,11 @@ pub enum UaEvent {
     Descriptions {
         /// The session.
         session: u64,
-        /// The last description we sent.
-        local: Option<Body>,
+        /// The last description we sent (boxed, as the session holds it:
+        /// the event stays small).
+        local: Option<Box<Body>>,
         /// The last description we received.
-        remote: Option<Body>,
+        remote: Option<Box<Body>>,
     },
     /// Registration news.
     Registration(RegEvent),
@@ -1402,7 +1403,7 @@ impl UserAgentCore {
                 self.execute(now, id, out);
                 continue;
             }
-            if let Some((local, remote)) = s.take_descriptions() {
+            if let Some((local, remote)) = s.take_description_boxes() {
                 self.events.push_back(UaEvent::Descriptions { session: id, local, remote });
                 continue;
             }

@@ -40,10 +40,10 @@ fn last_descriptions(p: &Pair, side: usize, id: u64) -> (Option<Body>, Option<Bo
         {
             seen = true;
             if local.is_some() {
-                out.0 = local.clone();
+                out.0 = local.as_deref().cloned();
             }
             if remote.is_some() {
-                out.1 = remote.clone();
+                out.1 = remote.as_deref().cloned();
             }
         }
     }
