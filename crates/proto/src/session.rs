@@ -25,6 +25,9 @@ use crate::rand::Rng;
 use crate::transaction::{TimerConfig, TxKey};
 use crate::util::response_for;
 
+/// A description as a session holds it and hands it over in events.
+pub(crate) type BoxedBody = Option<Box<Body>>;
+
 /// A message body with its type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Body {
@@ -929,7 +932,7 @@ impl InviteSession {
     }
 
     /// [`InviteSession::take_descriptions`] as the session holds them (boxed).
-    pub(crate) fn take_description_boxes(&mut self) -> Option<(Option<Box<Body>>, Option<Box<Body>>)> {
+    pub(crate) fn take_description_boxes(&mut self) -> Option<(BoxedBody, BoxedBody)> {
         if self.local_sdp.is_none() && self.remote_sdp.is_none() {
             return None;
         }
