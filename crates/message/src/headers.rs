@@ -1706,7 +1706,13 @@ fn parse_value_inner<'a>(name: HeaderName, src: &ByteString, v: &'a str, out: &m
             if seq >= 1 << 31 {
                 return Err(v);
             }
-            emplace(out, || Header::CSeq(CSeq { seq, method: Method::from_src(src, m) }));
+            // The method set in place: built whole, the header was copied
+            // into its slot with a memcpy call.
+            let method = Method::from_src(src, m);
+            emplace(out, || Header::CSeq(CSeq { seq, method: Method::Invite }));
+            if let Some(Header::CSeq(c)) = out.last_mut() {
+                c.method = method;
+            }
         }
         N::MaxForwards => {
             // RFC 3261 §20.22: a value in 0..=255 (RFC 4475 §3.1.2.4 scalar02).
